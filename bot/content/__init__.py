@@ -1,0 +1,1 @@
+"""Content packs (../shared/docs/content-pack.md): validation, import, export."""

@@ -1,0 +1,85 @@
+"""RQ entry points of the citizen side: module-level, ids and plain data only, thin wrappers.
+
+A job runs with the process's runtime: the worker sets it (`use_runtime`); otherwise one is
+built from the settings file/env on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from rq import Queue, Retry
+
+from bot.runtime import Runtime, build_runtime, openid_hash
+
+log = logging.getLogger("qzbot.jobs")
+REPLIES_QUEUE = "qzbot-replies"
+_runtime: Runtime | None = None
+
+
+def use_runtime(runtime: Runtime | None) -> None:
+    """Set the runtime jobs in this process use (worker start-up, tests)."""
+    global _runtime
+    _runtime = runtime
+
+
+def current_runtime() -> Runtime:
+    """The process's runtime, built from settings on first use."""
+    global _runtime
+    if _runtime is None:
+        from bot.settings import load_settings
+
+        _runtime = build_runtime(load_settings())
+    return _runtime
+
+
+def wechat_client(rt: Runtime):
+    """The process's WeChat API client with the shared (Redis) access token."""
+    client = rt.extras.get("wechat_client")
+    if client is None:
+        from bot.wechat.client import WeChatClient
+        from push.token import RedisTokenSource
+
+        wx = rt.settings.wechat
+        client = WeChatClient(wx.api_base_url, wx.app_id, wx.app_secret, tokens=None,
+                              timeout=(3.05, wx.api_timeout_seconds))
+        client.tokens = RedisTokenSource(rt.redis, fetch=client.fetch_stable_token)
+        rt.extras["wechat_client"] = client
+    return client
+
+
+def enqueue_customer_texts(rt: Runtime, openid: str, texts: list[str]) -> None:
+    """Queue texts to send later by customer-service message (after the passive reply)."""
+    try:
+        Queue(REPLIES_QUEUE, connection=rt.redis).enqueue(
+            send_customer_texts, openid, texts, retry=Retry(max=2, interval=[5, 30]),
+            failure_ttl=7 * 86400)
+    except redis.RedisError:
+        log.error("could not queue %d customer-service text(s) for oh=%s", len(texts),
+                  openid_hash(openid))
+
+
+def send_customer_texts(openid: str, texts: list[str]) -> int:
+    """Send texts in order as customer-service messages; returns how many went out.
+
+    A transport error (surely not sent) is retried by RQ for the unsent rest; an ambiguous
+    outcome or an API refusal is logged and not retried (no blind retry: platform doc).
+    """
+    from bot.errors import AmbiguousSend, TransportError, WeChatAPIError
+
+    rt = current_runtime()
+    client = wechat_client(rt)
+    for sent, text in enumerate(texts):
+        try:
+            client.send_custom_text(openid, text)
+        except TransportError:
+            if sent == 0:
+                raise
+            enqueue_customer_texts(rt, openid, texts[sent:])
+            return sent
+        except (AmbiguousSend, WeChatAPIError) as exc:
+            log.warning("customer-service text not sent oh=%s: %s", openid_hash(openid), exc)
+            return sent
+    log.info("customer-service texts sent oh=%s n=%d", openid_hash(openid), len(texts))
+    return len(texts)

@@ -1,0 +1,222 @@
+"""Settings: one TOML file (QZBOT_CONFIG or --config) plus QZBOT_<SECTION>__<KEY> env overrides.
+
+Loaded once, validated at start-up into frozen dataclasses; every problem is reported at
+once (ConfigError), so a missing secret is a start-up error, not a KeyError at the first
+message. Secrets never appear in repr() or logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "QZBOT_"
+DEFAULT_DISTRICTS = (
+    "鲤城区", "丰泽区", "洛江区", "泉港区", "晋江市", "石狮市", "南安市", "惠安县",
+    "安溪县", "永春县", "德化县", "泉州台商投资区", "泉州经济技术开发区",
+)
+SECRET_KEYS = {"app_secret", "token", "encoding_aes_key", "previous_encoding_aes_key",
+               "secret_key"}
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    """The official account's credentials and the API endpoint."""
+
+    app_id: str = ""
+    app_secret: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    encoding_aes_key: str = field(default="", repr=False)
+    previous_encoding_aes_key: str = field(default="", repr=False)
+    api_base_url: str = "https://api.weixin.qq.com"
+    account_id: str = "gh_qzjtys000000"
+    require_encryption: bool = False
+    timestamp_window_seconds: int = 300
+    max_body_bytes: int = 65536
+    api_timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the records, followers and ledger live."""
+
+    url: str = "sqlite:///var/qzbot.sqlite3"
+    echo: bool = False
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Redis for dedupe, context and queues; empty url = in-process substitute (fakeredis)."""
+
+    url: str = ""
+    dedupe_ttl_seconds: int = 60
+    reply_wait_seconds: float = 4.0
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """How the bot answers."""
+
+    answer_budget_seconds: float = 3.0
+    context_ttl_seconds: int = 600
+    max_choices: int = 5
+    reply_limit_bytes: int = 2048
+    welcome: str = ""
+    menu: dict[str, str] = field(default_factory=dict)
+    districts: tuple[str, ...] = DEFAULT_DISTRICTS
+    fallback_hotline: str = "12328"
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Keys for tokens we issue ourselves (e.g. the subscribemsg `reserved` value)."""
+
+    secret_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Logging."""
+
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings, one object per process."""
+
+    wechat: WeChatSettings = field(default_factory=WeChatSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    bot: BotSettings = field(default_factory=BotSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    def replace(self, **sections: dict[str, Any]) -> Settings:
+        """A copy with some keys of some sections replaced (tests, CLI flags)."""
+        changed = {name: dataclasses.replace(getattr(self, name), **vals)
+                   for name, vals in sections.items()}
+        return dataclasses.replace(self, **changed)
+
+
+def _coerce(value: Any, typ: Any, where: str, problems: list[str]) -> Any:
+    """Convert a TOML/env value to the declared type, noting a problem on failure."""
+    origin = getattr(typ, "__origin__", None)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0",
+                                                               "false", "no", "off"}:
+                return value.lower() in {"1", "true", "yes", "on"}
+            raise ValueError("expected true/false")
+        if typ is int:
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError("expected a string")
+            return str(value)
+        if origin is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(x).strip() for x in items if str(x).strip())
+        if origin is dict:
+            if isinstance(value, str):
+                value = tomllib.loads(f"x = {value}")["x"]
+            if not isinstance(value, dict):
+                raise ValueError("expected a table")
+            return {str(k): str(v) for k, v in value.items()}
+    except (ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    return value
+
+
+def _section_values(section_cls: type, raw: dict[str, Any], name: str, env: dict[str, str],
+                    problems: list[str]) -> dict[str, Any]:
+    hints = get_type_hints(section_cls)
+    known = {f.name for f in fields(section_cls)}
+    for key in raw:
+        if key not in known:
+            problems.append(f"[{name}] {key}: unknown setting")
+    values: dict[str, Any] = {}
+    for f in fields(section_cls):
+        env_key = f"{ENV_PREFIX}{name.upper()}__{f.name.upper()}"
+        if env_key in env:
+            values[f.name] = _coerce(env[env_key], hints[f.name], env_key, problems)
+        elif f.name in raw:
+            values[f.name] = _coerce(raw[f.name], hints[f.name], f"[{name}] {f.name}", problems)
+    return values
+
+
+def load_settings(path: str | os.PathLike | None = None,
+                  env: dict[str, str] | None = None) -> Settings:
+    """Load settings from TOML (path, else $QZBOT_CONFIG, else defaults) and env overrides."""
+    env = dict(os.environ if env is None else env)
+    path = path or env.get("QZBOT_CONFIG") or None
+    raw: dict[str, Any] = {}
+    problems: list[str] = []
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"config file not found: {path}"]) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    hints = get_type_hints(Settings)
+    for key in raw:
+        if key not in hints:
+            problems.append(f"[{key}]: unknown section")
+    sections = {}
+    for name, section_cls in hints.items():
+        section_raw = raw.get(name, {})
+        if not isinstance(section_raw, dict):
+            problems.append(f"[{name}]: must be a table")
+            section_raw = {}
+        sections[name] = section_cls(**_section_values(section_cls, section_raw, name, env,
+                                                       problems))
+    if problems:
+        raise ConfigError(problems)
+    settings = Settings(**sections)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Check cross-field rules; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    wx = settings.wechat
+    for key in ("app_id", "token"):
+        if not getattr(wx, key):
+            problems.append(f"[wechat] {key}: required (env {ENV_PREFIX}WECHAT__{key.upper()})")
+    for key in ("encoding_aes_key", "previous_encoding_aes_key"):
+        value = getattr(wx, key)
+        if value and len(value) != 43:
+            problems.append(f"[wechat] {key}: must be 43 characters (got {len(value)})")
+    if wx.require_encryption and not wx.encoding_aes_key:
+        problems.append("[wechat] require_encryption needs encoding_aes_key")
+    if not wx.api_base_url.startswith(("http://", "https://")):
+        problems.append("[wechat] api_base_url: must be an http(s) URL")
+    if wx.timestamp_window_seconds < 0 or wx.max_body_bytes < 1024:
+        problems.append("[wechat] timestamp_window_seconds >= 0 and max_body_bytes >= 1024")
+    if not settings.database.url:
+        problems.append("[database] url: required")
+    if settings.redis.dedupe_ttl_seconds < 30:
+        problems.append("[redis] dedupe_ttl_seconds: must cover the retry window (>= 30)")
+    if not (0 < settings.bot.answer_budget_seconds < 4.5):
+        problems.append("[bot] answer_budget_seconds: must be between 0 and 4.5 (5-second rule)")
+    if settings.bot.reply_limit_bytes > 2048 or settings.bot.reply_limit_bytes < 256:
+        problems.append("[bot] reply_limit_bytes: 256..2048")
+    if not settings.security.secret_key:
+        problems.append(f"[security] secret_key: required (env {ENV_PREFIX}SECURITY__SECRET_KEY)")
+    if problems:
+        raise ConfigError(problems)

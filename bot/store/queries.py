@@ -1,0 +1,103 @@
+"""Queries. Visibility (only 主动公开, no expired notice) is enforced here, for every reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.clock import to_utc_naive
+from bot.store.models import Follower, Interaction, Meta, Record, UnansweredQuery
+
+CONTENT_REVISION = "content_revision"
+
+
+def visible_clause(now: datetime) -> ColumnElement[bool]:
+    """SQL condition for records a citizen may see at `now`."""
+    stamp = to_utc_naive(now)
+    return and_(Record.public.is_(True), Record.kind != "synonym",
+                or_(Record.ends_at.is_(None), Record.ends_at > stamp))
+
+
+def visible_records(session: Session, now: datetime) -> list[Record]:
+    """Every record a citizen may see at `now`."""
+    return list(session.scalars(select(Record).where(visible_clause(now))))
+
+
+def visible_by_keys(session: Session, keys: Iterable[str], now: datetime) -> dict[str, Record]:
+    """The visible records among `keys` ("kind:id"), re-checked at `now`."""
+    pairs = [tuple(k.split(":", 1)) for k in keys if ":" in k]
+    if not pairs:
+        return {}
+    wanted = or_(*(and_(Record.kind == kind, Record.rid == rid) for kind, rid in pairs))
+    rows = session.scalars(select(Record).where(visible_clause(now), wanted))
+    return {r.key: r for r in rows}
+
+
+def synonym_groups(session: Session) -> list[list[str]]:
+    """The pack's synonym groups."""
+    rows = session.scalars(select(Record).where(Record.kind == "synonym"))
+    return [list(r.data.get("words", [])) for r in rows]
+
+
+def content_revision(session: Session) -> int:
+    """A counter bumped by every content change (search indexes rebuild on change)."""
+    value = session.scalar(select(Meta.value).where(Meta.key == CONTENT_REVISION))
+    return int(value) if value else 0
+
+
+def bump_content_revision(session: Session) -> int:
+    """Increment the content revision in the caller's transaction."""
+    row = session.get(Meta, CONTENT_REVISION)
+    if row is None:
+        row = Meta(key=CONTENT_REVISION, value="0")
+        session.add(row)
+    row.value = str(int(row.value) + 1)
+    return int(row.value)
+
+
+def upsert_follower(session: Session, openid: str, now: datetime, **values) -> Follower:
+    """Get or create a follower row and set `values` on it."""
+    follower = session.get(Follower, openid)
+    if follower is None:
+        follower = Follower(openid=openid, active=True)
+        session.add(follower)
+    for name, value in values.items():
+        setattr(follower, name, value)
+    follower.last_interaction_at = to_utc_naive(now)
+    return follower
+
+
+def record_interaction(session: Session, openid: str, kind: str, detail: dict,
+                       now: datetime) -> None:
+    """Store an event that needs no answer (VIEW, LOCATION, CLICK, SCAN)."""
+    session.add(Interaction(openid=openid, kind=kind, detail=detail, at=to_utc_naive(now)))
+
+
+def record_unanswered(session: Session, text: str, now: datetime) -> None:
+    """Count an unanswered question (normalised text) for staff; never raises on races."""
+    text = " ".join(text.split())[:200]
+    if not text:
+        return
+    stamp = to_utc_naive(now)
+    result = session.execute(update(UnansweredQuery).where(UnansweredQuery.text == text)
+                             .values(count=UnansweredQuery.count + 1, last_at=stamp))
+    if result.rowcount:
+        return
+    try:
+        with session.begin_nested():
+            session.add(UnansweredQuery(text=text, count=1, first_at=stamp, last_at=stamp))
+    except IntegrityError:  # a concurrent insert won the race: count on its row
+        session.execute(update(UnansweredQuery).where(UnansweredQuery.text == text)
+                        .values(count=UnansweredQuery.count + 1, last_at=stamp))
+
+
+def unanswered_report(session: Session, limit: int = 50) -> list[UnansweredQuery]:
+    """Unanswered questions, most frequent first."""
+    stmt = (select(UnansweredQuery)
+            .order_by(UnansweredQuery.count.desc(), UnansweredQuery.last_at.desc())
+            .limit(limit))
+    return list(session.scalars(stmt))

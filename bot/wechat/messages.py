@@ -1,0 +1,235 @@
+"""Parse inbound WeChat XML into a frozen Message, safely.
+
+Hand-written rather than wechatpy's parser because (wechat-platform.md, "Inbound messages"
+and "Subscription consent"): XML must be parsed with DTDs, entity expansion and external
+entities off (XXE in WeChat callbacks was a real 2018 advisory), and wechatpy 1.8.18
+returns UnknownMessage for the three subscribe-notification consent events, whose single
+``<List>`` parses to a mapping rather than a list. Pure standard library plus defusedxml.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+import defusedxml
+import defusedxml.ElementTree as DET
+
+from bot.errors import MalformedMessage
+
+__all__ = ["ConsentItem", "Message", "parse", "parse_xml_dict", "CONSENT_EVENTS"]
+
+# Nesting below <xml>: the deepest known shape is SendPicsInfo/PicList/item/PicMd5Sum (4).
+DEFAULT_MAX_DEPTH = 6
+
+# Event (lowercased) -> the wrapper element(s) holding its <List> entries, preferred first.
+# The change event is also accepted inside <SubscribeMsgPopupEvent> (an old doc example).
+CONSENT_EVENTS: dict[str, tuple[str, ...]] = {
+    "subscribe_msg_popup_event": ("SubscribeMsgPopupEvent",),
+    "subscribe_msg_change_event": ("SubscribeMsgChangeEvent", "SubscribeMsgPopupEvent"),
+    "subscribe_msg_sent_event": ("SubscribeMsgSentEvent",),
+}
+
+_CREATE_TIME = re.compile(r"\d{1,12}")
+
+XmlValue = str | dict[str, "XmlValue"] | list["XmlValue"]
+
+
+def _element_to_value(elem: ET.Element, depth: int, max_depth: int) -> XmlValue:
+    """Turn an element into text (leaf) or a dict of children (repeated tags -> list)."""
+    children = list(elem)
+    if not children:
+        return elem.text or ""
+    if depth >= max_depth:
+        raise MalformedMessage(f"XML nested deeper than {max_depth} levels")
+    out: dict[str, XmlValue] = {}
+    for child in children:
+        if not isinstance(child.tag, str):  # comments / processing instructions
+            continue
+        value = _element_to_value(child, depth + 1, max_depth)
+        if child.tag in out:
+            previous = out[child.tag]
+            if isinstance(previous, list):
+                previous.append(value)
+            else:
+                out[child.tag] = [previous, value]
+        else:
+            out[child.tag] = value
+    return out
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def parse_xml_dict(data: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, object]:
+    """Parse a WeChat <xml> document into a dict; MalformedMessage on anything unsafe or bad."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedMessage("body is not UTF-8") from exc
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise MalformedMessage(f"body has type {type(data).__name__}")
+    if not text.strip():
+        raise MalformedMessage("empty body")
+    # A citizen's text may carry control characters that XML 1.0 cannot hold; drop them
+    # rather than refuse the whole message (the signature does not cover the body).
+    text = _XML_ILLEGAL.sub("", text)
+    try:
+        # Platform rule: no DTD, no entity expansion, no external entities (XXE).
+        root = DET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DefusedXmlException as exc:
+        raise MalformedMessage(f"forbidden XML construct: {type(exc).__name__}") from exc
+    except (ET.ParseError, ValueError) as exc:
+        raise MalformedMessage(f"not well-formed XML: {exc}") from exc
+    if root.tag != "xml":
+        raise MalformedMessage(f"root element is <{root.tag}>, not <xml>")
+    value = _element_to_value(root, 0, max_depth)
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class ConsentItem:
+    """One template entry of a subscribe-notification consent event."""
+
+    template_id: str
+    status: str  # "accept" / "reject" (popup, change); "" for the sent event
+    popup_scene: str = ""
+    msg_id: str = ""
+    error_code: str = ""
+    error_status: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """An inbound message or event, flattened; `raw` keeps every field as parsed."""
+
+    to_user: str
+    from_user: str
+    create_time: int
+    msg_type: str
+    msg_id: str = ""
+    content: str = ""
+    event: str = ""
+    event_key: str = ""
+    recognition: str = ""
+    media_id: str = ""
+    format: str = ""
+    pic_url: str = ""
+    location_x: str = ""
+    location_y: str = ""
+    scale: str = ""
+    label: str = ""
+    latitude: str = ""
+    longitude: str = ""
+    precision: str = ""
+    url: str = ""
+    title: str = ""
+    description: str = ""
+    ticket: str = ""
+    consent: tuple[ConsentItem, ...] = ()
+    raw: dict[str, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def is_event(self) -> bool:
+        """True for events (MsgType event), false for citizen messages."""
+        return self.msg_type == "event"
+
+    @property
+    def dedupe_key(self) -> str:
+        """Retry-dedupe key: From+MsgId for messages, From+CreateTime+Event+EventKey otherwise."""
+        # Platform rule: MsgId alone has collided across users; events carry no MsgId.
+        if not self.is_event and self.msg_id:
+            return f"msg:{self.from_user}:{self.msg_id}"
+        return f"evt:{self.from_user}:{self.create_time}:{self.event}:{self.event_key}"
+
+
+def _text(raw: dict[str, object], key: str) -> str:
+    """An optional scalar field; absent or structured values read as ""."""
+    value = raw.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _required(raw: dict[str, object], key: str) -> str:
+    """A required scalar field, stripped; MalformedMessage when absent, empty or structured."""
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedMessage(f"missing field {key}")
+    return value.strip()
+
+
+def _as_list(value: object) -> list[object]:
+    """Normalise a repeated element: one entry parses to a mapping, several to a list."""
+    if isinstance(value, list):
+        return value
+    if value in (None, ""):
+        return []
+    return [value]
+
+
+def _consent_items(raw: dict[str, object], event: str) -> tuple[ConsentItem, ...]:
+    """Collect the <List> entries of a consent event from whichever wrapper carries them."""
+    for wrapper in CONSENT_EVENTS.get(event, ()):
+        container = raw.get(wrapper)
+        if not isinstance(container, dict):
+            continue
+        items = []
+        for entry in _as_list(container.get("List")):
+            if not isinstance(entry, dict):
+                continue
+            template_id = _text(entry, "TemplateId").strip()
+            if not template_id:  # nothing a handler could act on
+                continue
+            items.append(
+                ConsentItem(
+                    template_id=template_id,
+                    status=_text(entry, "SubscribeStatusString").strip().lower(),
+                    popup_scene=_text(entry, "PopupScene").strip(),
+                    msg_id=(_text(entry, "MsgID") or _text(entry, "MsgId")).strip(),
+                    error_code=_text(entry, "ErrorCode").strip(),
+                    error_status=_text(entry, "ErrorStatus").strip(),
+                )
+            )
+        return tuple(items)
+    return ()
+
+
+def parse(data: bytes | str) -> Message:
+    """Parse an inbound (already decrypted) WeChat XML body into a Message."""
+    raw = parse_xml_dict(data)
+    create_time = _required(raw, "CreateTime")
+    if not _CREATE_TIME.fullmatch(create_time):
+        raise MalformedMessage("CreateTime is not an integer")
+    msg_type = _required(raw, "MsgType").lower()
+    event = _text(raw, "Event").strip().lower() if msg_type == "event" else ""
+    return Message(
+        to_user=_required(raw, "ToUserName"),
+        from_user=_required(raw, "FromUserName"),
+        create_time=int(create_time),
+        msg_type=msg_type,
+        # TEMPLATESENDJOBFINISH and MASSSENDJOBFINISH spell it MsgID.
+        msg_id=(_text(raw, "MsgId") or _text(raw, "MsgID")).strip(),
+        content=_text(raw, "Content"),
+        event=event,
+        event_key=_text(raw, "EventKey").strip(),
+        recognition=_text(raw, "Recognition"),
+        media_id=_text(raw, "MediaId").strip(),
+        format=_text(raw, "Format").strip(),
+        pic_url=_text(raw, "PicUrl").strip(),
+        location_x=_text(raw, "Location_X").strip(),
+        location_y=_text(raw, "Location_Y").strip(),
+        scale=_text(raw, "Scale").strip(),
+        label=_text(raw, "Label"),
+        latitude=_text(raw, "Latitude").strip(),
+        longitude=_text(raw, "Longitude").strip(),
+        precision=_text(raw, "Precision").strip(),
+        url=_text(raw, "Url").strip(),
+        title=_text(raw, "Title"),
+        description=_text(raw, "Description"),
+        ticket=_text(raw, "Ticket").strip(),
+        consent=_consent_items(raw, event),
+        raw=raw,
+    )

@@ -1,0 +1,83 @@
+"""The per-process search service: an index over visible records, rebuilt on change.
+
+The index is built from the data layer's visible records and rebuilt when the content
+revision changes or the first indexed notice expires; every hit is re-checked against the
+data layer at query time, so a hidden record can never be answered, even by exact title.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.clock import to_utc_naive
+from bot.store.models import Record
+from bot.store.queries import (
+    content_revision,
+    synonym_groups,
+    visible_by_keys,
+    visible_records,
+)
+from handlers.search import SearchIndex, doc_from_record
+
+log = logging.getLogger("qzbot.search")
+
+
+@dataclass(frozen=True)
+class Found:
+    """Visible records for a query, best first, and whether the first is a confident answer."""
+
+    records: list[Record]
+    confident: bool
+
+
+class SearchService:
+    """Holds the current index; thread-safe; rebuilds lazily when content changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index: SearchIndex | None = None
+        self._revision = -1
+        self._valid_until: datetime | None = None
+        self.build_seconds = 0.0
+
+    def index(self, session: Session, now: datetime) -> SearchIndex:
+        """The index for the current content revision (built or rebuilt if needed)."""
+        revision = content_revision(session)
+        stamp = to_utc_naive(now)
+        if self._fresh(revision, stamp):
+            return self._index  # type: ignore[return-value]
+        with self._lock:
+            if not self._fresh(revision, stamp):
+                self._build(session, now, revision)
+            return self._index  # type: ignore[return-value]
+
+    def _fresh(self, revision: int, stamp: datetime) -> bool:
+        return (self._index is not None and revision == self._revision
+                and (self._valid_until is None or stamp < self._valid_until))
+
+    def _build(self, session: Session, now: datetime, revision: int) -> None:
+        started = time.perf_counter()
+        records = visible_records(session, now)
+        docs = [doc_from_record(r.kind, r.data) for r in records]
+        self._index = SearchIndex(docs, synonym_groups(session))
+        ends = [r.ends_at for r in records if r.ends_at is not None]
+        self._valid_until = min(ends) if ends else None
+        self._revision = revision
+        self.build_seconds = time.perf_counter() - started
+        log.info("search index built: %d records, revision %d, %.3f s", len(docs), revision,
+                 self.build_seconds)
+
+    def find(self, session: Session, query: str, now: datetime, limit: int = 5) -> Found:
+        """Search, then keep only records the data layer says are visible now."""
+        result = self.index(session, now).search(query, limit=limit)
+        keys = [hit.key for hit in result.hits]
+        visible = visible_by_keys(session, keys, now)
+        records = [visible[k] for k in keys if k in visible]
+        top_survived = bool(keys) and keys[0] in visible
+        return Found(records, bool(result.confident and top_survived))

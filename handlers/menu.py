@@ -1,0 +1,66 @@
+"""Menu CLICK keys mapped in config ([bot.menu]) to a query, a list of a kind, or a text.
+
+Actions: "query:公交卡补办" (answered like a typed question), "list:notice" (the latest
+visible records of a kind, numbered so the citizen can reply 1..5), "text:..." (fixed text).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from bot.router import Context, Reply
+from bot.store.models import Record
+from bot.store.queries import record_interaction, visible_clause
+from bot.wechat.messages import Message
+from handlers import choices
+from handlers.answers import KIND_LABEL, choice_list
+from handlers.text import ask
+
+log = logging.getLogger("qzbot.menu")
+
+DEFAULT_MENU = {
+    "MENU_GUIDES": "list:guide",
+    "MENU_HOTLINES": "list:hotline",
+    "MENU_NOTICES": "list:notice",
+    "MENU_PROJECTS": "list:project",
+    "MENU_POLICIES": "list:policy",
+    "MENU_DISCLOSURES": "list:disclosure",
+    "MENU_FAQ": "list:faq",
+}
+
+
+def latest(ctx: Context, kind: str, limit: int) -> list[Record]:
+    """The newest visible records of a kind."""
+    stmt = (select(Record).where(visible_clause(ctx.now), Record.kind == kind)
+            .order_by(Record.urgent.desc(), Record.updated_at.desc(), Record.rid).limit(limit))
+    return list(ctx.session.scalars(stmt))
+
+
+def run_action(action: str, ctx: Context) -> Reply:
+    """Perform a menu action string."""
+    verb, _, arg = action.partition(":")
+    if verb == "query":
+        return ask(arg, ctx)
+    if verb == "text":
+        return Reply(text=arg)
+    if verb == "list" and arg in KIND_LABEL:
+        records = latest(ctx, arg, ctx.settings.bot.max_choices)
+        if not records:
+            return Reply(text=f"暂无{KIND_LABEL[arg]}信息。")
+        choices.remember(ctx, [r.key for r in records])
+        return Reply(text=choice_list(records, f"{KIND_LABEL[arg]}："))
+    log.error("menu action not understood: %r", action)
+    return Reply(text="该菜单暂不可用，请直接输入您的问题。")
+
+
+def handle_click(msg: Message, ctx: Context) -> Reply:
+    """CLICK events: look the key up in the configured menu (defaults above)."""
+    menu = ctx.settings.bot.menu or DEFAULT_MENU
+    record_interaction(ctx.session, msg.from_user, "click", {"key": msg.event_key}, ctx.now)
+    action = menu.get(msg.event_key)
+    if action is None:
+        log.warning("unknown menu key %r", msg.event_key)
+        return Reply(text="该菜单暂不可用，请直接输入您的问题。")
+    return run_action(action, ctx)

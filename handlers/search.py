@@ -1,0 +1,185 @@
+"""The query index: find the record that answers a citizen's Chinese question.
+
+Why hand-written: no library does what the bot needs in-process. rank-bm25 scores one
+bag of words per document with no fields, no synonyms, no phrase or identifier
+handling and a full scan per query; Whoosh/Tantivy-style engines need a Chinese
+analyser, a store on disk and still no colloquial handling; Elasticsearch is a
+server. The bot answers from a few thousand records in memory, so a small BM25F
+index over our own fields is both simpler and better (bench/answers.py compares it
+with rank-bm25 as the baseline).
+
+How it ranks: each record becomes a SearchDoc (``doc_from_record``). Its title,
+keywords and text are cut by jieba (with titles, keywords, synonym words and exact ids
+added to jieba's dictionary) into a word channel and into character bigrams for an
+n-gram fallback channel. A question is cleaned (filler, question phrases mapped to
+record words and to kind hints), cut the same way into units with synonyms and
+sub-words as alternatives, and scored with BM25F; an exact 文号 or telephone number
+puts its record first. ``confident`` says whether the top hit covers most of what was
+asked and clearly beats the runner-up. The index is immutable after construction, so
+concurrent searches need no locking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from handlers.search_build import (
+    GRAM_FIELDS,
+    WORD_FIELDS,
+    Tables,
+    build_channel,
+    build_exact,
+    field_terms,
+    idf,
+    register_words,
+)
+from handlers.search_query import Query, parse_query
+from handlers.search_score import score_query
+from handlers.search_text import digit_runs, normalize, wenhao_mentions
+
+KINDS = ("hotline", "guide", "policy", "disclosure", "project", "notice", "faq")
+_TITLE_FIELD = {"hotline": "name", "project": "name", "faq": "question"}
+_EXACT_FIELD = {"hotline": "number", "policy": "doc_number"}
+# Fields that are not words a citizen would ask with.
+_SKIP_FIELDS = frozenset(
+    {"id", "keywords", "url", "online_url", "disclosure", "urgent", "starts_at", "ends_at",
+     "issued_on", "formed_on", "published_on", "updated_on"}
+)
+_NOTICE_KIND_WORDS = {
+    "road": "道路", "bus": "公交", "coach": "客运", "ferry": "轮渡", "taxi": "出租车",
+    "rail": "轨道交通", "other": "",
+}
+MAX_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class SearchDoc:
+    """One searchable record."""
+
+    key: str
+    kind: str
+    title: str
+    text: str
+    keywords: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A matching record and its score."""
+
+    key: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Hits, best first, and whether the first one is clearly the answer."""
+
+    hits: list[Hit] = field(default_factory=list)
+    confident: bool = False
+
+
+def doc_from_record(kind: str, fields: Mapping[str, object]) -> SearchDoc:
+    """Build the SearchDoc of a pack record of the given kind (see content-pack.md)."""
+    if kind not in KINDS:
+        raise ValueError(f"not a searchable record kind: {kind!r}")
+    title_field = _TITLE_FIELD.get(kind, "title")
+    parts: list[str] = []
+    for name, value in fields.items():
+        if name == title_field or name in _SKIP_FIELDS:
+            continue
+        if kind == "notice" and name == "kind":
+            value = _NOTICE_KIND_WORDS.get(str(value), "")
+        elif name == "progress_percent":
+            value = f"进度{value}%"
+        parts.append(_flatten(value))
+    exact_field = _EXACT_FIELD.get(kind)
+    exact = fields.get(exact_field) if exact_field else None
+    keywords = fields.get("keywords") or ()
+    return SearchDoc(
+        key=f"{kind}:{fields.get('id', '')}",
+        kind=kind,
+        title=_flatten(fields.get(title_field, "")),
+        text=" ".join(p for p in parts if p),
+        keywords=tuple(str(k) for k in keywords) if isinstance(keywords, list | tuple) else (),
+        exact=(str(exact),) if exact else (),
+    )
+
+
+def _flatten(value: object) -> str:
+    """Text of a field value: strings as is, lists and tables joined, dates dropped."""
+    if value is None or isinstance(value, bool | date | datetime):
+        return ""
+    if isinstance(value, Mapping):
+        return " ".join(_flatten(v) for k, v in value.items() if k != "url")
+    if isinstance(value, list | tuple):
+        return " ".join(_flatten(v) for v in value)
+    return str(value)
+
+
+class SearchIndex:
+    """An immutable in-memory index over SearchDocs; safe for concurrent searches."""
+
+    def __init__(self, docs: Iterable[SearchDoc], synonyms: Iterable[Sequence[str]] = ()):
+        """Index the documents (a repeated key keeps the last one) with synonym groups."""
+        unique = {doc.key: doc for doc in docs}
+        self._docs: list[SearchDoc] = list(unique.values())
+        groups = [tuple(w for w in (normalize(x) for x in g) if w) for g in synonyms]
+        groups = [g for g in groups if len(g) > 1]
+        self._synonyms = _synonym_map(groups)
+        register_words(self._docs, groups)
+        words, grams = [], []
+        for doc in self._docs:
+            doc_words, doc_grams = field_terms(doc)
+            words.append(doc_words)
+            grams.append(doc_grams)
+        self._tables = Tables(
+            words=build_channel(words, WORD_FIELDS),
+            grams=build_channel(grams, GRAM_FIELDS),
+            kinds=tuple(doc.kind for doc in self._docs),
+            max_idf=idf(len(self._docs), 0),
+        )
+        self._exact = build_exact(self._docs)
+
+    def __len__(self) -> int:
+        """Number of indexed documents."""
+        return len(self._docs)
+
+    def search(self, query: str, limit: int = 5) -> SearchResult:
+        """Rank the documents for a question; never raises on odd input."""
+        try:
+            limit = max(1, min(int(limit), MAX_LIMIT))
+        except (TypeError, ValueError):
+            limit = 5
+        if not self._docs:
+            return SearchResult([], False)
+        parsed = parse_query(query, self._synonyms)
+        exact = self._exact_matches(parsed)
+        ranked, confident = score_query(self._tables, parsed, exact, limit)
+        return SearchResult([Hit(self._docs[d].key, round(s, 4)) for d, s in ranked], confident)
+
+    def _exact_matches(self, query: Query) -> set[int]:
+        """Documents whose 文号 or telephone number the question contains."""
+        found: set[int] = set()
+        for run in digit_runs(query.text):
+            found.update(self._exact.digits.get(run, ()))
+        for before, year, number in wenhao_mentions(query.canon):
+            for prefix, doc_id in self._exact.wenhao.get((year, number), ()):
+                if before.endswith(prefix):
+                    found.add(doc_id)
+        for canon, doc_id in self._exact.other:
+            if canon in query.canon:
+                found.add(doc_id)
+        return found
+
+
+def _synonym_map(groups: Sequence[Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """Map each synonym word to the other words of every group it belongs to."""
+    merged: dict[str, set[str]] = {}
+    for group in groups:
+        for word in group:
+            merged.setdefault(word, set()).update(group)
+    return {word: tuple(sorted(others - {word})) for word, others in merged.items()}
