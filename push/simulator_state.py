@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from push.simulator_account import Account
 from push.simulator_config import FaultRule, SimConfig
 from push.simulator_faults import FaultBoard, Plan
 from push.simulator_rules import (
@@ -21,9 +22,8 @@ from push.simulator_rules import (
     MSGID_APIS,
     Problem,
     check_touser,
-    validate_menu,
 )
-from push.simulator_tokens import DAY_S, TokenBook
+from push.simulator_tokens import BEIJING_OFFSET_S, DAY_S, TokenBook
 
 # Customer-service window (rules since 2023-06): after a citizen's message 5 sends in
 # 48 h; after a click, follow or scan 3 sends in 1 minute.
@@ -60,9 +60,7 @@ class SimState:
         self._calls: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._dedupe: Counter[tuple[str, str]] = Counter()
         self._msgids = itertools.count(_MSGID_BASE + 1)
-        self._menu: dict[str, Any] | None = None
-        self._tags: dict[int, dict[str, Any]] = {}
-        self._tag_ids = itertools.count(100)
+        self._account = Account(self._openid_re)
         self._token_calls: Counter[str] = Counter()
 
     # --- the call path ---------------------------------------------------------------
@@ -133,33 +131,19 @@ class SimState:
         quota = self._quota(api, now)
         if quota:
             return _err(quota)
-        if api == "menu/get":
-            return {"menu": self._menu} if self._menu else _err((46003, "menu no exist"))
-        if api == "menu/delete":
-            self._menu = None
-            return _err((0, "ok"))
-        if api == "tags/get":
-            return {"tags": [
-                {"id": i, "name": t["name"], "count": len(t["members"])}
-                for i, t in self._tags.items()]}
         if problem:
             return _err(problem)
-        if api == "menu/create":
-            problem = validate_menu(payload)
-            if not problem:
-                self._menu = payload
-            return _err(problem or (0, "ok"))
-        if api == "tags/create":
-            return self._tag_create(payload)
-        if api == "tags/members/batchtagging":
-            return self._tag_members(payload)
+        if api not in MESSAGE_VALIDATORS:
+            result = self._account.handle(api, payload)
+            return result if result is not None else _err((48001, "api unauthorized"))
         return self._send(api, payload, now)
 
     def _quota(self, api: str, now: float) -> Problem:
         # Platform: 45011 is the per-minute quota, 45009 the daily (or frequency) quota.
         for table, period, offset, problem in (
             (self.config.minute_quotas, 60, 0.0, (45011, "api minute-quota reach limit")),
-            (self.config.daily_quotas, DAY_S, 8 * 3600.0, (45009, "reach max api daily quota limit")),
+            (self.config.daily_quotas, DAY_S, BEIJING_OFFSET_S,
+             (45009, "reach max api daily quota limit")),
         ):
             limit = table.get(api)
             if limit is None:
@@ -213,31 +197,6 @@ class SimState:
         if match:
             return match.group(1)
         return "sha1:" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
-
-    def _tag_create(self, payload: dict[str, Any]) -> dict[str, Any]:
-        tag = payload.get("tag")
-        name = tag.get("name") if isinstance(tag, dict) else None
-        if not isinstance(name, str) or not name:
-            return _err((47001, "data format error"))
-        if len(name.encode("utf-8")) > 30:
-            return _err((45158, "tag name too long"))
-        if any(t["name"] == name for t in self._tags.values()):
-            return _err((45157, "invalid tag name"))
-        tag_id = next(self._tag_ids)
-        self._tags[tag_id] = {"name": name, "members": set()}
-        return {"tag": {"id": tag_id, "name": name}}
-
-    def _tag_members(self, payload: dict[str, Any]) -> dict[str, Any]:
-        openids = payload.get("openid_list")
-        if not isinstance(openids, list) or not 1 <= len(openids) <= 50:
-            return _err((40032, "invalid openid list size"))
-        tag = self._tags.get(payload.get("tagid"))  # type: ignore[arg-type]
-        if tag is None:
-            return _err((45159, "invalid tag id"))
-        if not all(isinstance(o, str) and self._openid_re.match(o) for o in openids):
-            return _err((40003, "invalid openid"))
-        tag["members"].update(openids)
-        return _err((0, "ok"))
 
     # --- the control API -------------------------------------------------------------
 

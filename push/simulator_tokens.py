@@ -12,7 +12,7 @@ from push.simulator_config import SimConfig
 
 DAY_S = 86400
 # Beijing time: the platform's daily quotas reset at local midnight.
-_DAY_OFFSET_S = 8 * 3600
+BEIJING_OFFSET_S = 8 * 3600
 
 
 @dataclass
@@ -69,8 +69,9 @@ class TokenBook:
         """stable_token: (errcode, errmsg, token, expires_in); the current one unless forced."""
         if force:
             # Platform rule: force_refresh at most 20 times a day, 30 s apart (errcodes unverified).
-            day = (now + _DAY_OFFSET_S) // DAY_S
-            self._force_times = [t for t in self._force_times if (t + _DAY_OFFSET_S) // DAY_S == day]
+            day = (now + BEIJING_OFFSET_S) // DAY_S
+            self._force_times = [
+                t for t in self._force_times if (t + BEIJING_OFFSET_S) // DAY_S == day]
             if len(self._force_times) >= self._config.force_refresh_daily:
                 return (45009, "reach max api daily quota limit", None, 0)
             last = self._force_times[-1] if self._force_times else None
