@@ -7,13 +7,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
+    from bot.router import Router
     from bot.runtime import Runtime
     from bot.settings import Settings
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
-               check_schema: bool = True) -> Flask:
-    """Build the Flask app: settings, runtime, schema check, search warm-up, routes."""
+               check_schema: bool = True, router: Router | None = None) -> Flask:
+    """Build the Flask app: settings, runtime, schema check, search warm-up, routes.
+
+    `router` replaces the citizen handlers (benchmarks use a trivial echo router).
+    """
     from flask import Flask, jsonify
 
     from bot.runtime import build_runtime
@@ -34,7 +38,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     with runtime.sessions() as session:  # warm up: the first citizen shouldn't pay for it
         search.index(session, runtime.now())
     app.extensions["qzbot.runtime"] = runtime
-    app.extensions["qzbot.webhook"] = Webhook(runtime, build_router(settings), search)
+    app.extensions["qzbot.webhook"] = Webhook(runtime, router or build_router(settings), search)
     app.register_blueprint(bp)
 
     @app.get("/healthz")

@@ -38,13 +38,11 @@ def wechat_client(rt: Runtime):
     """The process's WeChat API client with the shared (Redis) access token."""
     client = rt.extras.get("wechat_client")
     if client is None:
-        from bot.wechat.client import WeChatClient
-        from push.token import RedisTokenSource
+        from push.token import create_shared_client
 
         wx = rt.settings.wechat
-        client = WeChatClient(wx.api_base_url, wx.app_id, wx.app_secret, tokens=None,
-                              timeout=(3.05, wx.api_timeout_seconds))
-        client.tokens = RedisTokenSource(rt.redis, fetch=client.fetch_stable_token)
+        client = create_shared_client(rt.redis, wx.api_base_url, wx.app_id, wx.app_secret,
+                                      timeout=(3.05, wx.api_timeout_seconds))
         rt.extras["wechat_client"] = client
     return client
 

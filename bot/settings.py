@@ -81,6 +81,24 @@ class SecuritySettings:
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    """Campaign delivery: quiet hours, batching, concurrency, rate limits, templates per topic."""
+
+    quiet_start: str = "22:00"
+    quiet_end: str = "07:00"
+    batch_size: int = 500
+    concurrency: int = 16
+    # calls per second per API, shared by every worker (Redis token bucket)
+    rate_limits: dict[str, str] = field(default_factory=lambda: {
+        "bizsend": "1500", "custom": "1500", "template": "1500", "subscribe_once": "300"})
+    # topic -> {template_id, channel ("subscribe" | "template"), long_term, fields{key: source}}
+    templates: dict[str, Any] = field(default_factory=dict)
+    truncate_fields: bool = False
+    lease_seconds: int = 15
+    reserved_ttl_seconds: int = 86400
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -96,6 +114,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     bot: BotSettings = field(default_factory=BotSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    push: PushSettings = field(default_factory=PushSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     def replace(self, **sections: dict[str, Any]) -> Settings:
@@ -134,6 +153,8 @@ def _coerce(value: Any, typ: Any, where: str, problems: list[str]) -> Any:
                 value = tomllib.loads(f"x = {value}")["x"]
             if not isinstance(value, dict):
                 raise ValueError("expected a table")
+            if typ.__args__[1] is Any:
+                return value
             return {str(k): str(v) for k, v in value.items()}
     except (ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         problems.append(f"{where}: {exc}")
@@ -216,7 +237,37 @@ def validate(settings: Settings) -> None:
         problems.append("[bot] answer_budget_seconds: must be between 0 and 4.5 (5-second rule)")
     if settings.bot.reply_limit_bytes > 2048 or settings.bot.reply_limit_bytes < 256:
         problems.append("[bot] reply_limit_bytes: 256..2048")
+    problems += _push_problems(settings.push)
     if not settings.security.secret_key:
         problems.append(f"[security] secret_key: required (env {ENV_PREFIX}SECURITY__SECRET_KEY)")
     if problems:
         raise ConfigError(problems)
+
+
+def _push_problems(push: PushSettings) -> list[str]:
+    """Problems in [push]: times, numbers, template definitions."""
+    problems = []
+    for key in ("quiet_start", "quiet_end"):
+        try:
+            hh, mm = getattr(push, key).split(":")
+            assert 0 <= int(hh) < 24 and 0 <= int(mm) < 60
+        except (ValueError, AssertionError):
+            problems.append(f"[push] {key}: must be HH:MM")
+    for api, rate in push.rate_limits.items():
+        if not rate.isdigit() or int(rate) < 1:
+            problems.append(f"[push] rate_limits.{api}: must be a positive integer")
+    if push.batch_size < 1 or push.concurrency < 1 or push.lease_seconds < 3:
+        problems.append("[push] batch_size, concurrency >= 1 and lease_seconds >= 3")
+    topics = ("政务公开", "项目进展", "出行资讯", "政策解读")
+    for topic, spec in push.templates.items():
+        where = f"[push.templates.{topic}]"
+        if topic not in topics:
+            problems.append(f"{where}: unknown topic (one of {', '.join(topics)})")
+        if not isinstance(spec, dict) or not spec.get("template_id"):
+            problems.append(f"{where}: template_id required")
+            continue
+        if spec.get("channel", "subscribe") not in ("subscribe", "template"):
+            problems.append(f"{where}: channel must be subscribe or template")
+        if not isinstance(spec.get("fields", {}), dict) or not spec.get("fields"):
+            problems.append(f"{where}: fields must be a table of key = source")
+    return problems

@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from handlers.search_lexicon import STOP_WORDS
+
 # Longest raw input we look at: citizens' questions are short, and anything longer is
 # noise that must not cost time (WeChat allows 2 048 characters per text message).
 MAX_RAW_CHARS = 256
@@ -37,59 +39,6 @@ _ID_NOISE_RE = re.compile(
 _DIGITS_RE = re.compile(r"\d{3,}")
 _DIGIT_SEP_RE = re.compile(r"(?<=\d)[\s\-—–]+(?=\d)")
 _WENHAO_RE = re.compile(r"((?:19|20)\d{2})年?第?(\d{1,4})号")
-
-# Function words and particles that carry no topic (dropped from records and questions).
-STOP_WORDS = frozenset(
-    """
-    的 了 吗 呢 吧 啊 呀 哦 嘛 啦 哈 么 嗯 噢 诶 哎 呗 咧 滴 地 得 着 过 之 其 而 且 与 及 或
-    和 跟 同 对 把 被 让 给 从 向 往 于 以 为 因 由 在 是 有 就 都 也 又 还 再 才 只 很 太 更
-    最 好 不 没 没有 这 那 这个 那个 这些 那些 这里 那里 这样 那样 个 些 一 一个 一下 一些
-    我 你 您 他 她 它 我们 你们 他们 咱 咱们 自己 人家 大家 请 请问 问 问下 问一下 想 想问
-    想知道 我想 我要 要 需要 能 能不能 可以 可不可以 可否 会 会不会 是否 是不是 有没有 要不要
-    什么 啥 怎么 怎样 怎么样 如何 哪 哪个 哪些 为什么 为何 多少 几 谁 吗 么 嘛 呢 你好 您好
-    谢谢 麻烦 帮 帮忙 帮我 一直 已经 现在 然后 但是 可是 所以 如果 因为 还是 或者 以及 等 等等
-    等于 里 上 下 中 内 外 前 后 时 时候 啊 去 来 到 用 拿 做 弄 搞 办 该 应该 得 可 能否
-    """.split()
-)
-
-# Words that are on topic only together with others; they count little on their own.
-WEAK_WORDS = frozenset(
-    """
-    今天 明天 昨天 后天 最近 近期 目前 今年 明年 去年 本周 下周 周末 早上 晚上 上午 下午 点 号
-    东西 事情 事 问题 情况 方面 相关 有关 关于 一般 具体 正常 可能 应该 知道 了解 告诉 看看
-    说 讲 找 查 查询 咨询 打 开 走 坐 用 买 交 办理 泉州 泉州市 市里 我市 本市 市民 群众
-    """.split()
-)
-
-# Colloquial phrases: (phrases, terms they stand for, record kinds they point to).
-# The phrase is removed from the question and its terms join as optional terms.
-QUESTION_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
-    (("打什么电话", "打哪个电话", "电话是多少", "电话多少", "号码是多少", "号码多少", "打几号",
-      "找谁", "联系方式", "怎么联系", "打电话"), ("电话", "热线"), ("hotline",)),
-    (("多少钱", "收费吗", "收不收费", "要钱吗", "要不要钱", "贵不贵", "费用多少", "交多少"),
-     ("收费", "费用"), ("guide", "faq")),
-    (("在哪里", "在哪儿", "在哪", "去哪里", "去哪儿", "去哪", "到哪里", "到哪", "哪里", "哪儿",
-      "什么地方", "啥地方"), ("地址", "窗口", "地点", "办理"), ()),
-    (("几点上班", "几点下班", "几点开门", "几点", "上班时间", "什么时候上班", "营业时间"),
-     ("时间",), ()),
-    (("带什么", "要什么材料", "需要什么材料", "什么材料", "要准备什么", "准备什么", "需要什么",
-      "要什么"), ("材料",), ("guide",)),
-    (("怎么办理", "如何办理", "怎样办理", "怎么申请", "如何申请", "怎么办", "咋办", "怎么弄",
-      "怎么搞", "怎么处理", "手续"), ("办理", "申请", "流程"), ("guide", "faq")),
-    (("多久", "几天", "多长时间", "要多长时间", "多少天"), ("时限", "工作日"), ("guide",)),
-    (("开不开", "还开吗", "开吗", "停不停", "停了吗", "停没停", "有没有停", "通不通", "能不能走",
-      "能走吗", "还有没有", "正常吗"), ("停航", "停运", "恢复", "运行", "调整"), ("notice",)),
-    (("什么时候通车", "什么时候建好", "什么时候完工", "啥时候通", "建得怎么样", "建到哪",
-      "修好了没", "修到哪", "进展", "进度"), ("进展", "通车", "完工", "建设"), ("project",)),
-    (("什么规定", "有什么政策", "政策解读", "文件"), ("规定", "政策", "办法"), ("policy",)),
-)
-
-# Pure filler that is removed before segmentation (longest first when applied).
-FILLERS: tuple[str, ...] = (
-    "我想问一下", "想问一下", "麻烦问一下", "请问一下", "我想知道", "我想了解", "想了解一下",
-    "请问", "你好", "您好", "我想问", "想问下", "谢谢你", "谢谢", "麻烦你", "麻烦", "帮我查",
-    "帮我看", "可以吗", "行不行", "是不是", "有没有", "能不能", "可不可以", "应该",
-)
 
 _lock = threading.RLock()
 _tokenizer: Any = None

@@ -65,14 +65,12 @@ def check_data_values(data: Any, *, typed_keys_only: bool) -> Problem:
             return ARG_INVALID
         value = entry["value"]
         match = _KEY_RE.match(key)
-        if match is None:
+        limit = VALUE_LIMITS.get(match.group(1)) if match else None
+        if limit is None:
             if typed_keys_only:
                 return (47003, f"argument invalid! data.{key} unknown key")
             continue
         kind = match.group(1)
-        limit = VALUE_LIMITS.get(kind)
-        if limit is None:
-            continue
         fmt = _FORMATS.get(kind)
         if not value or len(value) > limit or (fmt is not None and not fmt.search(value)):
             return (47003, f"argument invalid! data.{key}.value invalid")

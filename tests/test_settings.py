@@ -29,7 +29,7 @@ def test_example_config_loads_and_documents_every_key():
     for section in fields(Settings):
         for f in fields(getattr(settings, section.name)):
             assert f.name in raw.get(section.name, {}), f"{section.name}.{f.name} undocumented"
-            if f.name == "menu":
+            if f.name in ("menu", "rate_limits", "templates"):
                 continue
             line = next(i for i, ln in enumerate(text.splitlines())
                         if ln.startswith(f"{f.name} =") or ln.startswith(f"{f.name}="))

@@ -92,6 +92,8 @@ class Follower(Base):
     # customer-service window: WeChat allows custom messages 48 h after a citizen message
     last_message_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_interaction_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # customer-service messages sent since the citizen's last message (WeChat allows 5)
+    cs_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     location_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -120,3 +122,163 @@ class UnansweredQuery(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     first_at: Mapped[datetime] = mapped_column(DateTime)
     last_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# --- push: staff, subscriptions, consent, campaigns, deliveries, audit -------------
+
+
+class Role(str, Enum):
+    """Staff roles: editors write campaigns, reviewers approve, admins do both and manage staff."""
+
+    EDITOR = "editor"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+class Topic(str, Enum):
+    """What citizens subscribe to."""
+
+    GOV = "政务公开"
+    PROJECT = "项目进展"
+    TRAVEL = "出行资讯"
+    POLICY = "政策解读"
+
+
+class CampaignStatus(str, Enum):
+    """draft -> submitted -> approved | rejected -> scheduled -> sending -> done | cancelled."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    STOPPED = "stopped"  # a campaign-level WeChat error (47003, 48001) halted it
+
+
+class DeliveryStatus(str, Enum):
+    """One recipient's delivery state."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a worker, outcome not yet recorded
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"  # ambiguous outcome (timeout): never blind-retried
+
+
+class Staff(Base):
+    """A bureau staff account; `key_hash` authenticates CLI actions."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Subscription(Base):
+    """A citizen's topic subscription, optionally narrowed by district and notice kind."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("openid", "topic", "district", "notice_kind",
+                                       name="uq_subscription"),
+                      Index("ix_subscriptions_topic", "topic", "district", "notice_kind"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), index=True)
+    topic: Mapped[str] = mapped_column(String(16))
+    # "" = any (not NULL, so the unique constraint works on every database)
+    district: Mapped[str] = mapped_column(String(32), default="")
+    notice_kind: Mapped[str] = mapped_column(String(16), default="")
+    source: Mapped[str] = mapped_column(String(32), default="message")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Consent(Base):
+    """WeChat subscription consent per citizen and template.
+
+    Long-term consent is one row with scene "long_term". Each one-time acceptance is a row
+    (scene = popup create time or the legacy redirect's scene) that a send consumes.
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("openid", "template_id", "scene", name="uq_consent"),
+                      Index("ix_consents_lookup", "openid", "template_id", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    template_id: Mapped[str] = mapped_column(String(128))
+    scene: Mapped[str] = mapped_column(String(64))
+    long_term: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="available")  # used, revoked
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    used_by: Mapped[int | None] = mapped_column(Integer)  # delivery id that consumed it
+
+
+class Campaign(Base):
+    """A reviewed push of one or more 主动公开 records to an audience."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str | None] = mapped_column(String(16))
+    district: Mapped[str | None] = mapped_column(String(32))
+    notice_kind: Mapped[str | None] = mapped_column(String(16))
+    openids: Mapped[list | None] = mapped_column(JSON)
+    all_followers: Mapped[bool] = mapped_column(Boolean, default=False)
+    record_keys: Mapped[list] = mapped_column(JSON)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    approver: Mapped[str | None] = mapped_column(String(64))
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    audience_preview: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict] = mapped_column(JSON)  # rendered message per channel, checked at create
+    send_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Delivery(Base):
+    """One (campaign, recipient) row: the SQL ledger is the truth, Redis only transport."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("campaign_id", "openid", name="uq_delivery"),
+                      Index("ix_deliveries_campaign_status", "campaign_id", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, index=True)
+    openid: Mapped[str] = mapped_column(String(64))
+    batch: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    channel: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    msgid: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """Who did what, when: every staff action and campaign transition."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    detail: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,64 @@
+"""WSGI factories for bench/webhook.py, served by gunicorn with identical server settings.
+
+    gunicorn 'bench.webhook_apps:full()'     # (a) our app, default router (keyword answers)
+    gunicorn 'bench.webhook_apps:echo()'     # (b) our webhook, trivial echo router
+    gunicorn 'bench.webhook_apps:werobot()'  # (c) WeRoBot 1.13 echo bot in Flask (make_view)
+
+All three read the same settings (QZBOT_CONFIG plus QZBOT_* env overrides), so they share
+token, EncodingAESKey and AppID. Each factory runs in the gunicorn worker (no --preload).
+BENCH_WEROBOT_SESSION=1 keeps WeRoBot's default session storage (an SQLite file in the
+working directory, read and written on every message); by default it is off, since the
+echo handler needs no session and the baseline should be as fast as WeRoBot can be.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def _settings():
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    # create_app configures no logging; honour [log] level for our loggers like the CLI does.
+    logging.getLogger("qzbot").setLevel(settings.log.level.upper())
+    return settings
+
+
+def full():
+    """(a) The real app: create_app with the default router."""
+    from bot import create_app
+
+    return create_app(_settings())
+
+
+def echo():
+    """(b) Our whole webhook pipeline with a router that echoes the text back."""
+    from bot import create_app
+    from bot.router import Reply, Router
+
+    return create_app(_settings(),
+                      router=Router(fallback=lambda msg, ctx: Reply(text=msg.content)))
+
+
+def werobot():
+    """(c) A WeRoBot echo bot, mounted in Flask with werobot.contrib.flask.make_view."""
+    import werobot as wr
+    from flask import Flask
+    from werobot.contrib.flask import make_view
+
+    wx = _settings().wechat
+    robot = wr.WeRoBot(token=wx.token, encoding_aes_key=wx.encoding_aes_key, app_id=wx.app_id)
+    if os.environ.get("BENCH_WEROBOT_SESSION", "") not in ("1", "true", "yes"):
+        # WeRoBot(session_storage=False) is ignored (falsy); the config key is what counts.
+        robot.config["SESSION_STORAGE"] = False
+
+    @robot.text
+    def echo_text(message):
+        return message.content
+
+    app = Flask("werobot_bench")
+    app.add_url_rule(rule="/wechat", endpoint="werobot", view_func=make_view(robot),
+                     methods=["GET", "POST"])
+    return app
