@@ -26,11 +26,20 @@ def _settings():
     return settings
 
 
+def _ready(app):
+    """Tell bench/webhook.py this worker has built its app (a file per worker pid)."""
+    where = os.environ.get("BENCH_READY_DIR")
+    if where:
+        with open(os.path.join(where, str(os.getpid())), "w"):
+            pass
+    return app
+
+
 def full():
     """(a) The real app: create_app with the default router."""
     from bot import create_app
 
-    return create_app(_settings())
+    return _ready(create_app(_settings()))
 
 
 def echo():
@@ -38,8 +47,8 @@ def echo():
     from bot import create_app
     from bot.router import Reply, Router
 
-    return create_app(_settings(),
-                      router=Router(fallback=lambda msg, ctx: Reply(text=msg.content)))
+    return _ready(create_app(_settings(),
+                             router=Router(fallback=lambda msg, ctx: Reply(text=msg.content))))
 
 
 def werobot():
@@ -61,4 +70,4 @@ def werobot():
     app = Flask("werobot_bench")
     app.add_url_rule(rule="/wechat", endpoint="werobot", view_func=make_view(robot),
                      methods=["GET", "POST"])
-    return app
+    return _ready(app)

@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from bot.runtime import build_runtime
     from bot.settings import load_settings
     from bot.store.db import require_current_schema
+    from bot.subscribemsg import bp as subscribemsg_bp
     from bot.webhook import Webhook, bp
     from handlers import build_router
     from handlers.index import SearchService
@@ -33,13 +34,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if check_schema:
         require_current_schema(runtime.engine)
     app = Flask("qzbot")
-    app.config["SECRET_KEY"] = settings.security.secret_key
-    search = SearchService()
+    search = SearchService(settings.bot.content_check_seconds)
     with runtime.sessions() as session:  # warm up: the first citizen shouldn't pay for it
         search.index(session, runtime.now())
     app.extensions["qzbot.runtime"] = runtime
     app.extensions["qzbot.webhook"] = Webhook(runtime, router or build_router(settings), search)
     app.register_blueprint(bp)
+    app.register_blueprint(subscribemsg_bp)
 
     @app.get("/healthz")
     def healthz():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.errors import ConfigError, PackInvalid, QzbotError, SchemaOutdated
+from bot.errors import CampaignInvalid, ConfigError, PackInvalid, QzbotError, SchemaOutdated
 
 
 class Obj:
@@ -97,13 +97,15 @@ def content_import(obj: Obj, pack: str, prune: bool) -> None:
 
     rt = obj.runtime
     require_current_schema(rt.engine)
+    from push.drafts import drafts_for_changes
+
     with transaction(rt.sessions) as session:
         report = import_pack(session, read_pack(pack), source=pack, now=rt.now(),
                              districts=obj.settings.bot.districts, prune=prune)
+        drafts = drafts_for_changes(session, obj.settings, rt.now(), report.changed_public)
     click.echo(f"{pack}: {report.summary()}")
-    on_import = obj.runtime.extras.get("on_import")
-    if on_import:
-        on_import(report)
+    if drafts:
+        click.echo(f"draft campaigns for review: {', '.join(map(str, drafts))}")
 
 
 @content.command("export")
@@ -145,6 +147,7 @@ def report_unanswered(obj: Obj, limit: int) -> None:
 def main() -> None:
     """Console-script entry point: clear one-line errors instead of tracebacks."""
     from bot import cli_more  # noqa: F401 - registers serve/ask/worker/simulator
+    from push import cli as push_cli  # noqa: F401 - registers staff/push
 
     try:
         cli.main(standalone_mode=True)
@@ -154,5 +157,7 @@ def main() -> None:
         fail(str(exc), 3)
     except PackInvalid as exc:
         fail(str(exc), 4)
+    except CampaignInvalid as exc:
+        fail("refused:\n  - " + "\n  - ".join(exc.problems), 5)
     except QzbotError as exc:
         fail(str(exc))

@@ -119,8 +119,10 @@ def _post(obj: Obj, url: str, args: dict, body: str) -> tuple[int, str]:
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--preload", multiple=True, metavar="MODULE",
+              help="Import MODULE once before forking jobs (repeatable).")
 @click.pass_obj
-def worker(obj: Obj, burst: bool) -> None:
+def worker(obj: Obj, burst: bool, preload: tuple[str, ...]) -> None:
     """Run an RQ worker (with scheduler) on qzbot's queues."""
     from bot.redisconn import is_embedded
     from push.worker import run_worker
@@ -129,7 +131,7 @@ def worker(obj: Obj, burst: bool) -> None:
     if is_embedded(obj.runtime.redis):
         fail("qzbot worker needs a Redis server ([redis] url); with the embedded Redis, "
              "`qzbot serve` runs the worker in-process")
-    run_worker(obj.runtime, burst=burst)
+    run_worker(obj.runtime, burst=burst, preload=preload)
 
 
 @cli.command()

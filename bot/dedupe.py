@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import redis
 
@@ -24,7 +24,7 @@ PENDING = b"\x00pending"
 DONE_PREFIX = b"\x01"
 
 
-class Claim(str, Enum):
+class Claim(StrEnum):
     """Outcome of claiming a message key."""
 
     NEW = "new"  # we own it: answer and store the reply

@@ -89,7 +89,8 @@ class PackInvalid(QzbotError):
         self.source = source
         self.problems = list(problems)
         lines = "\n  - ".join(self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s), nothing imported:\n  - {lines}")
+        super().__init__(
+            f"{source}: {len(self.problems)} problem(s), nothing imported:\n  - {lines}")
 
 
 # --- outbound WeChat API -------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 _fake_server = None
 _fake_lock = threading.Lock()
@@ -24,8 +26,10 @@ def connect(url: str) -> redis.Redis:
             if _fake_server is None:
                 _fake_server = fakeredis.FakeServer()
         return fakeredis.FakeRedis(server=_fake_server)
+    # one quick retry at most: an unreachable Redis must degrade dedupe, not stall answers
     return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0,
-                                health_check_interval=30)
+                                health_check_interval=30,
+                                retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1))
 
 
 def is_embedded(client: redis.Redis) -> bool:

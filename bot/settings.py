@@ -71,6 +71,7 @@ class BotSettings:
     menu: dict[str, str] = field(default_factory=dict)
     districts: tuple[str, ...] = DEFAULT_DISTRICTS
     fallback_hotline: str = "12328"
+    content_check_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class PushSettings:
     truncate_fields: bool = False
     lease_seconds: int = 15
     reserved_ttl_seconds: int = 86400
+    # public https origin of this service (the 业务域名 registered with WeChat), for the
+    # legacy one-time subscription link's redirect_url; handlers run outside a request
+    public_base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,10 @@ def _push_problems(push: PushSettings) -> list[str]:
             problems.append(f"[push] rate_limits.{api}: must be a positive integer")
     if push.batch_size < 1 or push.concurrency < 1 or push.lease_seconds < 3:
         problems.append("[push] batch_size, concurrency >= 1 and lease_seconds >= 3")
+    if push.public_base_url and not push.public_base_url.startswith(("http://", "https://")):
+        problems.append("[push] public_base_url: must be an http(s) URL")
+    if push.reserved_ttl_seconds < 60:
+        problems.append("[push] reserved_ttl_seconds: must be >= 60")
     topics = ("政务公开", "项目进展", "出行资讯", "政策解读")
     for topic, spec in push.templates.items():
         where = f"[push.templates.{topic}]"

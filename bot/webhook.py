@@ -1,4 +1,4 @@
-"""The citizen webhook: GET handshake; POST verify -> decrypt -> parse -> dedupe -> dispatch -> reply.
+"""The citizen webhook: GET handshake; POST verify, decrypt, parse, dedupe, dispatch, reply.
 
 Platform rules relied on (../shared/docs/wechat-platform.md): signatures over sorted
 (token, timestamp, nonce[, Encrypt]) compared in constant time; safe-mode replies are
@@ -14,9 +14,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import redis
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import jobs
+from bot.clock import to_utc_naive
 from bot.dedupe import Claim, Deduper
 from bot.errors import (
     BodyTooLarge,
@@ -111,14 +114,13 @@ class Webhook:
     def answer(self, msg: Message) -> Reply:
         """Run the router in its own session; the edge commits. Errors become an apology."""
         started = time.perf_counter()
+        if msg.msg_type in CITIZEN_MESSAGES:
+            self.touch(msg)
         with self.rt.sessions() as session:
             ctx = Context(session=session, redis=self.rt.redis, settings=self.rt.settings,
                           now=self.rt.now(), search=self.search,
                           openid_hash=openid_hash(msg.from_user))
             try:
-                if msg.msg_type in CITIZEN_MESSAGES:  # opens the 48 h customer-service window
-                    upsert_follower(session, msg.from_user, ctx.now,
-                                    last_message_at=ctx.now.replace(tzinfo=None))
                 reply = self.router.dispatch(msg, ctx)
                 session.commit()
             except Exception:
@@ -129,6 +131,27 @@ class Webhook:
                  msg.msg_type, msg.event, ctx.notes.get("route"), ctx.notes.get("record", "-"),
                  (time.perf_counter() - started) * 1000)
         return reply
+
+    def touch(self, msg: Message) -> None:
+        """Note a citizen message: it opens WeChat's 48-hour customer-service window.
+
+        At most one write per citizen per minute (a Redis marker), in its own short
+        transaction, so answering never holds a database write lock.
+        """
+        oh = openid_hash(msg.from_user)
+        try:
+            if not self.rt.redis.set(f"qzbot:seen:{oh}", b"1", nx=True, ex=60):
+                return
+        except redis.RedisError:
+            pass  # degrade: write every time
+        now = self.rt.now()
+        try:
+            with self.rt.sessions() as session:
+                upsert_follower(session, msg.from_user, now, active=True, cs_sent=0,
+                                last_message_at=to_utc_naive(now))
+                session.commit()
+        except SQLAlchemyError:
+            log.exception("follower not recorded oh=%s", oh)
 
     def render(self, msg: Message, reply: Reply) -> str:
         """Passive reply XML (to and from swapped), or "" for `success`."""

@@ -8,10 +8,12 @@ from bot.settings import Settings
 
 def build_router(settings: Settings) -> Router:
     """The router of the citizen webhook: first match wins; unknown types get `polite`."""
-    from handlers import events, media, menu, text
+    from handlers import consent, events, media, menu, subscription, text
     from handlers.fallback import polite
 
     router = Router(fallback=polite)
+    # before "text": 订阅/退订/我的订阅/全部退订 commands (questions fall through to search)
+    router.add("subscription", subscription.is_command, subscription.handle_command)
     router.add("text", is_type("text"), text.handle_text)
     router.add("voice", is_type("voice"), text.handle_voice)
     router.add("location", is_type("location"), events.handle_location_event)
@@ -23,8 +25,8 @@ def build_router(settings: Settings) -> Router:
     router.add("location_event", is_event("location"), events.handle_location_event)
     router.add("click", is_event("click"), menu.handle_click)
     router.add("view", is_event("view"), events.handle_view)
-    router.add("platform", is_event("templatesendjobfinish", "masssendjobfinish",
-                                    "subscribe_msg_popup_event", "subscribe_msg_change_event",
-                                    "subscribe_msg_sent_event"), events.handle_platform_event)
+    router.add("consent", is_event(*consent.CONSENT_EVENTS), consent.handle_consent)
+    router.add("platform", is_event("templatesendjobfinish", "masssendjobfinish"),
+               events.handle_platform_event)
     router.add("event", is_type("event"), events.handle_unknown_event)
     return router

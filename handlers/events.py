@@ -39,7 +39,14 @@ def handle_subscribe(msg: Message, ctx: Context) -> Reply:
 
 
 def handle_unsubscribe(msg: Message, ctx: Context) -> Reply:
-    """Unfollow: the follower becomes inactive; WeChat shows no reply, so `success`."""
+    """Unfollow: the follower becomes inactive; WeChat shows no reply, so `success`.
+
+    Inactive followers are outside every audience (the audience query requires
+    Follower.active), so this alone stops every push. Subscriptions and consent rows are
+    kept on purpose: a citizen who follows again gets the subscriptions they chose back
+    (and 全部退订 removes them); consent that WeChat no longer honours fails with 43101
+    and is revoked then.
+    """
     upsert_follower(ctx.session, msg.from_user, ctx.now, active=False,
                     unfollowed_at=to_utc_naive(ctx.now))
     ctx.notes["unfollowed"] = True
@@ -80,7 +87,7 @@ def handle_view(msg: Message, ctx: Context) -> Reply:
 
 
 def handle_platform_event(msg: Message, ctx: Context) -> Reply:
-    """Platform notifications (send-job finished, consent events until handled): record."""
+    """Send-job-finished notifications: record (consent events go to handlers.consent)."""
     detail = {"event": msg.event, "status": msg.raw.get("Status", "")}
     record_interaction(ctx.session, msg.from_user, msg.event[:32], detail, ctx.now)
     return SUCCESS

@@ -39,17 +39,27 @@ class Found:
 class SearchService:
     """Holds the current index; thread-safe; rebuilds lazily when content changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, check_seconds: float = 1.0) -> None:
+        self.check_seconds = check_seconds
         self._lock = threading.Lock()
         self._index: SearchIndex | None = None
         self._revision = -1
         self._valid_until: datetime | None = None
+        self._seen_revision = -1
+        self._checked = 0.0
         self.build_seconds = 0.0
 
     def index(self, session: Session, now: datetime) -> SearchIndex:
-        """The index for the current content revision (built or rebuilt if needed)."""
-        revision = content_revision(session)
+        """The index for the current content revision (built or rebuilt if needed).
+
+        The revision is re-read at most every `check_seconds`: content changes show by then.
+        """
         stamp = to_utc_naive(now)
+        tick = time.monotonic()
+        if self._index is None or tick - self._checked >= self.check_seconds:
+            self._seen_revision = content_revision(session)
+            self._checked = tick
+        revision = self._seen_revision
         if self._fresh(revision, stamp):
             return self._index  # type: ignore[return-value]
         with self._lock:

@@ -1,7 +1,9 @@
 """Menu CLICK keys mapped in config ([bot.menu]) to a query, a list of a kind, or a text.
 
 Actions: "query:公交卡补办" (answered like a typed question), "list:notice" (the latest
-visible records of a kind, numbered so the citizen can reply 1..5), "text:..." (fixed text).
+visible records of a kind, numbered so the citizen can reply 1..5), "text:..." (fixed text),
+"sub:出行资讯" / "sub:出行 丰泽区" / "unsub:项目进展" / "mysubs:" (subscriptions, as if the
+citizen had typed 订阅 …, 退订 …, 我的订阅; "sub:" alone shows the subscription help).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from bot.router import Context, Reply
 from bot.store.models import Record
 from bot.store.queries import record_interaction, visible_clause
 from bot.wechat.messages import Message
-from handlers import choices
+from handlers import choices, subscription
 from handlers.answers import KIND_LABEL, choice_list
 from handlers.text import ask
 
@@ -38,9 +40,15 @@ def latest(ctx: Context, kind: str, limit: int) -> list[Record]:
     return list(ctx.session.scalars(stmt))
 
 
-def run_action(action: str, ctx: Context) -> Reply:
-    """Perform a menu action string."""
+SUBSCRIPTION_VERBS = {"sub": subscription.SUBSCRIBE, "unsub": subscription.UNSUBSCRIBE,
+                      "mysubs": subscription.MINE}
+
+
+def run_action(action: str, ctx: Context, openid: str = "") -> Reply:
+    """Perform a menu action string (subscription actions need the citizen's openid)."""
     verb, _, arg = action.partition(":")
+    if verb in SUBSCRIPTION_VERBS and openid:
+        return subscription.respond(SUBSCRIPTION_VERBS[verb], arg.strip(), openid, ctx)
     if verb == "query":
         return ask(arg, ctx)
     if verb == "text":
@@ -63,4 +71,4 @@ def handle_click(msg: Message, ctx: Context) -> Reply:
     if action is None:
         log.warning("unknown menu key %r", msg.event_key)
         return Reply(text="该菜单暂不可用，请直接输入您的问题。")
-    return run_action(action, ctx)
+    return run_action(action, ctx, msg.from_user)

@@ -1,22 +1,27 @@
 """The query index: find the record that answers a citizen's Chinese question.
 
 Why hand-written: no library does what the bot needs in-process. rank-bm25 scores one
-bag of words per document with no fields, no synonyms, no phrase or identifier
-handling and a full scan per query; Whoosh/Tantivy-style engines need a Chinese
-analyser, a store on disk and still no colloquial handling; Elasticsearch is a
-server. The bot answers from a few thousand records in memory, so a small BM25F
-index over our own fields is both simpler and better (bench/answers.py compares it
-with rank-bm25 as the baseline).
+bag of words per document: no fields (a title match counts like a body match), no
+synonyms, no identifiers, no colloquial handling, and a full scan per query;
+Whoosh/Tantivy-style engines need a Chinese analyser, an on-disk store and still know
+nothing of 文号 variants or of "怎么办"; Elasticsearch is a server to run. The bot answers
+from a few thousand records held in memory, so a small BM25F index over our own fields
+is simpler and answers better (bench/answers.py measures it against rank-bm25).
 
-How it ranks: each record becomes a SearchDoc (``doc_from_record``). Its title,
-keywords and text are cut by jieba (with titles, keywords, synonym words and exact ids
-added to jieba's dictionary) into a word channel and into character bigrams for an
-n-gram fallback channel. A question is cleaned (filler, question phrases mapped to
-record words and to kind hints), cut the same way into units with synonyms and
-sub-words as alternatives, and scored with BM25F; an exact 文号 or telephone number
-puts its record first. ``confident`` says whether the top hit covers most of what was
-asked and clearly beats the runner-up. The index is immutable after construction, so
-concurrent searches need no locking.
+The modules, in the order a question meets them:
+- search_text: normalisation, the process-wide jieba tokenizer (loaded lazily from
+  jieba's cache, quiet, with titles, keywords, synonym words and exact ids added so
+  domain terms stay whole), character n-grams, 文号 and number forms;
+- search_lexicon: stop words, filler, question phrases and colloquial verbs;
+- search_query: a question -> weighted units (word, synonyms, colloquial equivalents,
+  inner words, n-grams) plus kind hints;
+- search_build: records -> posting lists with BM25F pseudo term frequencies;
+- search_score: first-stage BM25F scoring with an n-gram fallback per unit;
+- search_rerank: the best candidates re-weighed by coverage (a soft AND), title fit and
+  kind hints.
+An exact 文号 or telephone number puts its record first. ``confident`` says whether the
+top hit covers most of what was asked and clearly beats the runner-up. An index is
+immutable once built, so concurrent searches need no locking.
 """
 
 from __future__ import annotations
@@ -25,19 +30,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from handlers.search_build import (
-    GRAM_FIELDS,
-    WORD_FIELDS,
-    Tables,
-    build_channel,
-    build_exact,
-    field_terms,
-    idf,
-    register_words,
-)
+from handlers.search_build import build_exact, build_tables, register_words
 from handlers.search_query import Query, parse_query
 from handlers.search_score import score_query
-from handlers.search_text import digit_runs, normalize, wenhao_mentions
+from handlers.search_text import (
+    Segmenter,
+    digit_runs,
+    is_cjk,
+    normalize,
+    using,
+    wenhao_mentions,
+)
 
 KINDS = ("hotline", "guide", "policy", "disclosure", "project", "notice", "faq")
 _TITLE_FIELD = {"hotline": "name", "project": "name", "faq": "question"}
@@ -125,28 +128,20 @@ class SearchIndex:
 
     def __init__(self, docs: Iterable[SearchDoc], synonyms: Iterable[Sequence[str]] = ()):
         """Index the documents (a repeated key keeps the last one) with synonym groups."""
-        unique = {doc.key: doc for doc in docs}
-        self._docs: list[SearchDoc] = list(unique.values())
+        records = list({doc.key: doc for doc in docs}.values())
         groups = [tuple(w for w in (normalize(x) for x in g) if w) for g in synonyms]
         groups = [g for g in groups if len(g) > 1]
         self._synonyms = _synonym_map(groups)
-        register_words(self._docs, groups)
-        words, grams = [], []
-        for doc in self._docs:
-            doc_words, doc_grams = field_terms(doc)
-            words.append(doc_words)
-            grams.append(doc_grams)
-        self._tables = Tables(
-            words=build_channel(words, WORD_FIELDS),
-            grams=build_channel(grams, GRAM_FIELDS),
-            kinds=tuple(doc.kind for doc in self._docs),
-            max_idf=idf(len(self._docs), 0),
-        )
-        self._exact = build_exact(self._docs)
+        self._segmenter = Segmenter()
+        with using(self._segmenter):
+            register_words(records, groups)
+            self._tables = build_tables(records, self._synonyms)
+            self._exact = build_exact(records)
+        self._keys = [doc.key for doc in records]  # the records live in the data layer
 
     def __len__(self) -> int:
         """Number of indexed documents."""
-        return len(self._docs)
+        return len(self._keys)
 
     def search(self, query: str, limit: int = 5) -> SearchResult:
         """Rank the documents for a question; never raises on odd input."""
@@ -154,12 +149,20 @@ class SearchIndex:
             limit = max(1, min(int(limit), MAX_LIMIT))
         except (TypeError, ValueError):
             limit = 5
-        if not self._docs:
+        if not self._keys:
             return SearchResult([], False)
-        parsed = parse_query(query, self._synonyms)
-        exact = self._exact_matches(parsed)
-        ranked, confident = score_query(self._tables, parsed, exact, limit)
-        return SearchResult([Hit(self._docs[d].key, round(s, 4)) for d, s in ranked], confident)
+        with using(self._segmenter):
+            parsed = parse_query(query, self._synonyms, self._known)
+            exact = self._exact_matches(parsed)
+            ranked, confident = score_query(self._tables, parsed, exact, limit)
+        if not exact and _asks_identifier(parsed):
+            confident = False  # a 文号 or number we do not have: similar words are no answer
+        return SearchResult([Hit(self._keys[d], round(s, 4)) for d, s in ranked], confident)
+
+    def _known(self, word: str) -> bool:
+        """Whether the records use the word or one of its synonyms."""
+        words = self._tables.words
+        return word in words or any(s in words for s in self._synonyms.get(word, ()))
 
     def _exact_matches(self, query: Query) -> set[int]:
         """Documents whose 文号 or telephone number the question contains."""
@@ -174,6 +177,13 @@ class SearchIndex:
             if canon in query.canon:
                 found.add(doc_id)
         return found
+
+
+def _asks_identifier(query: Query) -> bool:
+    """Whether the question quotes a 文号 (with its issuer) or a telephone-like number."""
+    if any(len(run) >= 5 for run in digit_runs(query.text)):
+        return True
+    return any(before and is_cjk(before[-1]) for before, _, _ in wenhao_mentions(query.canon))
 
 
 def _synonym_map(groups: Sequence[Sequence[str]]) -> dict[str, tuple[str, ...]]:

@@ -16,7 +16,8 @@ STOP_WORDS = frozenset(
     想知道 我想 想要 我要 要 需要 能 能不能 可以 可不可以 可否 会 会不会 是否 是不是 有没有
     要不要 什么 啥 怎么 怎样 怎么样 如何 哪 哪个 哪些 为什么 为何 多少 几 谁 你好 您好 谢谢
     麻烦 帮 帮忙 帮我 一直 已经 然后 但是 可是 所以 如果 因为 还是 或者 以及 等 等等 里 上
-    下 中 内 外 时 时候 去 来 到 用 拿 做 弄 搞 办 该 应该 可 能否 吗 呢 嘛 干嘛 干啥 都 得
+    下 中 内 外 时 时候 去 来 到 用 拿 做 弄 搞 办 该 应该 可 能否 干嘛 干啥 之内 以内 之前 之后
+    以后 以前 的话 时间段
     """.split()
 )
 
@@ -30,34 +31,36 @@ WEAK_WORDS = frozenset(
     """.split()
 )
 
-# Colloquial phrases: (phrases, terms they stand for, record kinds they point to).
-# The phrase is removed from the question and its terms join as optional terms.
-QUESTION_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
+# Colloquial phrases: (phrases, terms they stand for, record kinds they point to, boost).
+# The phrase is removed from the question; its terms join as optional terms, and records
+# of the kinds named are boosted (asking for a telephone number or for the materials to
+# bring names the kind of record wanted more surely than "怎么办" does).
+QUESTION_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], float], ...] = (
     (("打什么电话", "打哪个电话", "电话是多少", "电话多少", "号码是多少", "号码多少", "打几号",
       "打哪个号码", "哪个号码", "联系方式", "怎么联系", "联系电话", "电话号码", "打电话",
-      "什么电话"), ("电话", "热线"), ("hotline",)),
-    (("找谁", "向谁反映", "找哪个部门", "哪个部门管", "归谁管", "谁管"), ("电话", "投诉"),
-     ("hotline", "faq")),
+      "什么电话"), ("电话", "热线"), ("hotline",), 2.0),
+    (("找谁", "向谁反映", "找哪个部门"), ("电话", "投诉"), ("hotline", "faq"), 1.5),
     (("多少钱", "收费吗", "收不收费", "要钱吗", "要不要钱", "贵不贵", "费用多少", "交多少"),
-     ("收费", "费用"), ()),
-    (("不要钱", "不收钱", "不花钱", "免费吗"), ("免费",), ()),
+     ("收费", "费用"), (), 1.0),
+    (("不要钱", "不收钱", "不花钱", "免费吗"), ("免费",), (), 1.0),
     (("在哪里", "在哪儿", "在哪", "去哪里", "去哪儿", "去哪", "到哪里", "到哪", "哪里", "哪儿",
-      "什么地方", "啥地方"), ("地址", "窗口", "地点", "办理"), ()),
+      "什么地方", "啥地方"), ("地址", "窗口", "地点", "办理"), (), 1.0),
     (("几点上班", "几点下班", "几点开门", "几点", "上班时间", "什么时候上班", "营业时间"),
-     ("时间",), ()),
+     ("时间",), (), 1.0),
     (("带什么", "带啥", "要什么材料", "需要什么材料", "什么材料", "哪些材料", "要准备什么",
-      "准备什么", "需要什么", "要什么"), ("材料",), ("guide",)),
+      "准备什么", "需要什么", "要什么", "需要准备", "要准备", "准备"), ("材料",), ("guide",), 2.0),
     (("怎么办理", "如何办理", "怎样办理", "怎么申请", "如何申请", "怎么办", "咋办", "怎么弄",
-      "怎么搞", "怎么处理", "手续", "怎么个流程"), ("办理", "申请", "流程"), ("guide", "faq")),
-    (("多久", "几天", "多长时间", "要多长时间", "多少天"), ("时限", "工作日"), ()),
+      "怎么搞", "怎么处理", "手续", "怎么个流程"), ("办理", "申请", "流程"), ("guide", "faq"),
+     1.5),
+    (("多久", "几天", "多长时间", "要多长时间", "多少天"), ("时限", "工作日"), (), 1.0),
     (("开不开", "还开吗", "开吗", "停不停", "停了吗", "停没停", "停了没有", "有没有停", "通不通",
       "能不能走", "能走吗", "能过吗", "正常吗"), ("停航", "停运", "恢复", "运行", "调整"),
-     ("notice", "faq")),
+     ("notice", "faq"), 1.5),
     (("什么时候通车", "什么时候建好", "什么时候完工", "啥时候通", "建得怎么样", "建到哪",
       "修好了没", "修好了吗", "修到哪", "什么时候通", "什么时候开始修", "什么时候动工",
-      "开工了吗", "完工", "通车"), ("通车", "完工", "建设", "开工"), ("project",)),
+      "开工了吗", "完工", "通车"), ("通车", "完工", "建设", "开工"), ("project",), 1.5),
     (("什么规定", "有什么政策", "怎么规定", "新规", "政策解读"), ("规定", "政策", "办法"),
-     ("policy",)),
+     ("policy",), 1.5),
 )
 
 # Pure filler that is removed before segmentation (phrases are applied longest first).
@@ -84,6 +87,7 @@ COLLOQUIAL: dict[str, tuple[str, ...]] = {
     "买": ("购买", "购票"),
     "偷": ("丢失", "遗失"),
     "查": ("查询",),
+    "落": ("失物", "遗失", "遗落"),
     "堵": ("拥堵", "封闭", "管制"),
     "封": ("封闭", "管制"),
     "通": ("通车",),
@@ -91,14 +95,13 @@ COLLOQUIAL: dict[str, tuple[str, ...]] = {
     "管": ("管理",),
 }
 
-# Content words that point to a record kind.
-KIND_WORDS: dict[str, tuple[str, ...]] = {
-    "电话": ("hotline",), "热线": ("hotline",), "号码": ("hotline",),
-    "规定": ("policy",), "政策": ("policy",), "办法": ("policy",), "细则": ("policy",),
-    "解读": ("policy",), "规划": ("policy",),
-    "进度": ("project",), "进展": ("project",),
-    "公示": ("disclosure",), "公开": ("disclosure", "policy"),
+# Content words that point to a record kind, and the boost they give it.
+KIND_WORDS: dict[str, str] = {
+    "电话": "hotline", "热线": "hotline", "号码": "hotline",
+    "规定": "policy", "政策": "policy", "办法": "policy", "细则": "policy", "解读": "policy",
+    "规划": "policy", "进度": "project", "进展": "project", "公示": "disclosure",
 }
+KIND_WORD_BOOST = 1.3
 
 # Relative year words and their offset from the current year.
 RELATIVE_YEARS: dict[str, int] = {"今年": 0, "去年": -1, "明年": 1, "前年": -2, "后年": 2}

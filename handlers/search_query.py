@@ -10,22 +10,25 @@ the dictionary words inside it) and its character bigrams for the fallback chann
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from handlers.search_lexicon import (
     COLLOQUIAL,
     FILLERS,
+    KIND_WORD_BOOST,
     KIND_WORDS,
     QUESTION_RULES,
     RELATIVE_YEARS,
+    STOP_WORDS,
     WEAK_WORDS,
 )
 from handlers.search_text import (
     MAX_RAW_CHARS,
     bigrams,
     canon_id,
+    cjk_runs,
     cut_words,
     is_cjk,
     normalize,
@@ -41,11 +44,12 @@ VERB_SCALE = 0.6
 OPTIONAL_SCALE = 0.4
 MAX_UNITS = 16
 
-# (phrase, terms, kinds), longest phrase first so "怎么办理" wins over "怎么办".
-_PHRASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = tuple(
+# (phrase, terms, kinds, boost), longest phrase first so "怎么办理" wins over "怎么办".
+_PHRASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], float], ...] = tuple(
     sorted(
-        [(p, terms, kinds) for phrases, terms, kinds in QUESTION_RULES for p in phrases]
-        + [(p, (), ()) for p in FILLERS],
+        [(p, terms, kinds, boost) for phrases, terms, kinds, boost in QUESTION_RULES
+         for p in phrases]
+        + [(p, (), (), 1.0) for p in FILLERS],
         key=lambda item: -len(item[0]),
     )
 )
@@ -66,53 +70,100 @@ class Unit:
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed question: units, fallback n-grams, kind hints and identifier forms."""
+    """A parsed question.
+
+    text: normalised; canon: without brackets or separators (for identifiers);
+    units: its concepts; junctions: bigrams joining adjacent words; boosts: record
+    kind -> factor; bigrams: every character bigram (to compare with titles).
+    """
 
     text: str
     canon: str
     units: tuple[Unit, ...]
-    grams: tuple[str, ...]
-    kinds: frozenset[str]
+    junctions: tuple[str, ...]
+    boosts: Mapping[str, float]
+    bigrams: frozenset[str]
 
 
 def parse_query(
-    raw: object, synonyms: Mapping[str, tuple[str, ...]], today: date | None = None
+    raw: object,
+    synonyms: Mapping[str, tuple[str, ...]],
+    known: Callable[[str], bool] | None = None,
+    today: date | None = None,
 ) -> Query:
-    """Parse a raw question (any object, any length) into a Query; never raises."""
+    """Parse a raw question (any object, any length) into a Query; never raises.
+
+    ``known`` tells whether the records use a word; a compound they never use
+    ("客运公司") is asked about through the words inside it ("客运", "公司").
+    """
     text = normalize(raw, MAX_RAW_CHARS)
-    rest, mapped, kinds = _strip_phrases(text)
+    rest, mapped, boosts = strip_phrases(text)
     year = (today or date.today()).year
     units: dict[str, Unit] = {}
-    junctions: list[str] = []
+    for word, subs in _words(rest, known):
+        if word in KIND_WORDS:
+            kind = KIND_WORDS[word]
+            boosts[kind] = max(boosts.get(kind, 1.0), KIND_WORD_BOOST)
+        if word not in units and len(units) < MAX_UNITS:
+            units[word] = _unit(word, subs, synonyms, year)
+    for term in mapped:
+        if term not in units and len(units) < MAX_UNITS + 4:
+            alts = ((term, 1.0),) + tuple((s, SYNONYM_FACTOR) for s in synonyms.get(term, ()))
+            units[term] = Unit(term, alts, (), OPTIONAL_SCALE, True)
+    whole = frozenset(g for run in cjk_runs(_WANT_RE.sub(" ", text)) for g in bigrams(run))
+    return Query(text, canon_id(text), tuple(units.values()), _junctions(rest), boosts, whole)
+
+
+def _words(
+    rest: str, known: Callable[[str], bool] | None
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(word, inner words) of the cleaned question, unknown compounds split up."""
+    words: list[tuple[str, tuple[str, ...]]] = []
+    for group in cut_words(rest):
+        word, subs = group[0], group[1:]
+        if known is not None and subs and not known(word):
+            words.extend((piece, ()) for piece in _split(word, subs))
+        else:
+            words.append((word, subs))
+    return words
+
+
+def _junctions(rest: str) -> tuple[str, ...]:
+    """Bigrams across adjacent words ("公交" + "卡" -> "交卡"): phrase evidence."""
+    junctions: dict[str, None] = {}
     cursor, previous = 0, ""
     for group in cut_words(rest):
         word = group[0]
         found = rest.find(word, cursor)
         if found == cursor and previous and is_cjk(previous[-1] + word[0]):
-            junctions.append(previous[-1] + word[0])
+            junctions[previous[-1] + word[0]] = None
         cursor, previous = (found + len(word), word) if found >= 0 else (cursor, "")
-        kinds.update(KIND_WORDS.get(word, ()))
-        if word not in units and len(units) < MAX_UNITS:
-            units[word] = _unit(word, group[1:], synonyms, year)
-    for term in mapped:
-        if term not in units and len(units) < MAX_UNITS + 4:
-            alts = ((term, 1.0),) + tuple((s, SYNONYM_FACTOR) for s in synonyms.get(term, ()))
-            units[term] = Unit(term, alts, (), OPTIONAL_SCALE, True)
-    grams = dict.fromkeys(g for u in units.values() if not u.optional for g in u.grams)
-    grams.update(dict.fromkeys(junctions))
-    return Query(text, canon_id(text), tuple(units.values()), tuple(grams), frozenset(kinds))
+    return tuple(junctions)
 
 
-def _strip_phrases(text: str) -> tuple[str, list[str], set[str]]:
-    """Remove filler and question phrases; return the rest, mapped terms and kinds."""
+def strip_phrases(text: str) -> tuple[str, list[str], dict[str, float]]:
+    """Remove filler and question phrases; return the rest, mapped terms and kind boosts."""
     mapped: list[str] = []
-    kinds: set[str] = set()
-    for phrase, terms, hinted in _PHRASES:
+    boosts: dict[str, float] = {}
+    for phrase, terms, kinds, boost in _PHRASES:
         if phrase in text:
             text = text.replace(phrase, " ")
             mapped.extend(t for t in terms if t not in mapped)
-            kinds.update(hinted)
-    return _WANT_RE.sub(" ", text), mapped, kinds
+            for kind in kinds:
+                boosts[kind] = max(boosts.get(kind, 1.0), boost)
+    return _WANT_RE.sub(" ", text), mapped, boosts
+
+
+def _split(word: str, subs: tuple[str, ...]) -> list[str]:
+    """The longest sub-words covering a word left to right (客运公司 -> 客运, 公司)."""
+    pieces: list[str] = []
+    pos = 0
+    while pos < len(word):
+        piece = max((s for s in subs if word.startswith(s, pos)), key=len, default=word[pos])
+        if len(piece) > 1 or piece not in STOP_WORDS:
+            pieces.append(piece)
+        pos += len(piece)
+    return pieces
 
 
 def _unit(
@@ -138,4 +189,5 @@ def _unit(
         scale = WEAK_SCALE
     else:
         scale = 1.0
-    return Unit(word, tuple(alts.items()), grams, scale, False)
+    ordered = tuple(sorted(alts.items(), key=lambda alt: -alt[1]))  # strongest first
+    return Unit(word, ordered, grams, scale, False)

@@ -2,9 +2,13 @@
 
 Everything here is shared by index building and query parsing so that a record and a
 question are cut the same way. jieba is imported and its dictionary loaded once per
-process, lazily, into a private ``jieba.Tokenizer`` (so words we add do not leak into
-other users of ``jieba.dt``); the dictionary is read from jieba's marshal cache in the
-temp directory, which jieba writes on the first load.
+process, lazily, into a private ``jieba.Tokenizer``; the dictionary is read from jieba's
+marshal cache in the temp directory, which jieba writes on the first load.
+
+Each index owns a ``Segmenter``: a copy of that base dictionary plus the index's own domain
+words, memo and title phrases. The index makes it current (a context variable) while it
+builds or searches, so words added for one content pack never change how another index
+cuts text — results do not depend on which packs a process saw before.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from handlers.search_lexicon import STOP_WORDS
@@ -23,7 +29,9 @@ from handlers.search_lexicon import STOP_WORDS
 MAX_RAW_CHARS = 256
 # Longest in-vocabulary sub-word emitted from inside a long token.
 MAX_SUBWORD = 8
-_MEMO_LIMIT = 200_000
+# Segmentations remembered (records repeat many clauses); long runs are not worth it.
+_MEMO_LIMIT = 100_000
+_MEMO_MAX_RUN = 64
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN_RE = re.compile(f"[0-9a-z{_CJK}]+")
@@ -37,27 +45,73 @@ _ID_NOISE_RE = re.compile(
     r"[\s\[\]()（）〔〕【】［］{}<>《》「」〖〗﹝﹞'\"·.,，。:：、_\-—–~～/\\]+"
 )
 _DIGITS_RE = re.compile(r"\d{3,}")
+_ALNUM_RE = re.compile(r"[0-9a-z]{2,}")
 _DIGIT_SEP_RE = re.compile(r"(?<=\d)[\s\-—–]+(?=\d)")
 _WENHAO_RE = re.compile(r"((?:19|20)\d{2})年?第?(\d{1,4})号")
 
 _lock = threading.RLock()
-_tokenizer: Any = None
-_memo: dict[str, tuple[tuple[str, ...], ...]] = {}
+_base: Any = None
 
 
-def tokenizer() -> Any:
-    """Return the process-wide jieba tokenizer, loading its dictionary on first use."""
-    global _tokenizer
-    if _tokenizer is None:
+def _base_tokenizer() -> Any:
+    """The process-wide pristine jieba tokenizer, loading its dictionary on first use."""
+    global _base
+    if _base is None:
         with _lock:
-            if _tokenizer is None:
+            if _base is None:
                 import jieba  # deferred: importing jieba costs time and sets up logging
 
                 jieba.setLogLevel(logging.WARNING)
                 tk = jieba.Tokenizer()
                 tk.initialize()
-                _tokenizer = tk
-    return _tokenizer
+                _base = tk
+    return _base
+
+
+class Segmenter:
+    """One index's jieba dictionary (base words + its own), memo and title phrases."""
+
+    def __init__(self) -> None:
+        import jieba
+
+        base = _base_tokenizer()
+        tk = jieba.Tokenizer()
+        tk.FREQ, tk.total, tk.initialized = dict(base.FREQ), base.total, True
+        self.tk = tk
+        self.memo: dict[str, tuple[tuple[str, ...], ...]] = {}
+        self.phrases: set[str] = set()
+        self.lock = threading.RLock()
+
+
+_current: ContextVar[Segmenter | None] = ContextVar("qzbot_segmenter", default=None)
+_default: Segmenter | None = None
+
+
+def current() -> Segmenter:
+    """The segmenter in use (the current index's, else a process default)."""
+    seg = _current.get()
+    if seg is None:
+        global _default
+        with _lock:
+            if _default is None:
+                _default = Segmenter()
+        seg = _default
+    return seg
+
+
+@contextmanager
+def using(seg: Segmenter) -> Iterator[Segmenter]:
+    """Make `seg` current for the enclosed build or search."""
+    token = _current.set(seg)
+    try:
+        yield seg
+    finally:
+        _current.reset(token)
+
+
+def tokenizer() -> Any:
+    """The current segmenter's jieba tokenizer."""
+    return current().tk
 
 
 def normalize(text: object, limit: int | None = None) -> str:
@@ -84,14 +138,17 @@ def is_cjk(text: str) -> bool:
     return bool(text) and _CJK_CHAR_RE.sub("", text) == ""
 
 
-def add_words(words: Iterable[str]) -> None:
-    """Add domain words to the jieba dictionary so that they are cut out whole."""
-    tk = tokenizer()
+def add_words(words: Iterable[str], phrases: bool = False) -> None:
+    """Add domain words (or, with phrases=True, record titles) to jieba's dictionary."""
+    seg = current()
+    tk = seg.tk
     added = False
-    with _lock:
+    with seg.lock:
         freq_table = tk.FREQ
         for raw in words:
             for word in _RUN_RE.findall(normalize(raw)):
+                if phrases and len(word) > 2:
+                    seg.phrases.add(word)
                 if len(word) < 2 or freq_table.get(word):
                     continue
                 # Long words: any small frequency beats splitting them; short ones get
@@ -100,45 +157,55 @@ def add_words(words: Iterable[str]) -> None:
                 tk.add_word(word, freq)
                 added = True
         if added:
-            _memo.clear()
+            seg.memo.clear()
+
+
+def is_phrase(word: str) -> bool:
+    """Whether the word is a record title added whole (its inner words are its content)."""
+    return word in current().phrases
 
 
 def _cut_run(run: str) -> tuple[tuple[str, ...], ...]:
     """Cut one run of word characters into words, each followed by its sub-words."""
-    cached = _memo.get(run)
+    seg = current()
+    memo = seg.memo
+    cached = memo.get(run)
     if cached is not None:
         return cached
-    tk = tokenizer()
+    tk = seg.tk
     freq_table = tk.FREQ
     out: list[tuple[str, ...]] = []
     for tok in tk.cut(run, HMM=False):
         if tok in STOP_WORDS:
             continue
-        group = [tok]
-        size = len(tok)
-        if size >= 3 and not tok.isascii():
-            # Search-engine style: also index the dictionary words inside a long word,
-            # so "公交卡补办" still matches a question about "补办".
-            for i in range(size - 1):
-                for j in range(i + 2, min(size, i + MAX_SUBWORD) + 1):
-                    sub = tok[i:j]
-                    if j - i < size and freq_table.get(sub) and sub not in STOP_WORDS:
-                        group.append(sub)
-        out.append(tuple(group))
+        if len(tok) >= 3 and not tok.isascii():
+            out.append((tok, *_subwords(tok, freq_table)))
+        else:
+            out.append((tok,))
     result = tuple(out)
-    if len(_memo) >= _MEMO_LIMIT:
-        _memo.clear()
-    _memo[run] = result
+    if len(run) <= _MEMO_MAX_RUN:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        memo[run] = result
     return result
 
 
-def cut_terms(text: str) -> list[str]:
-    """Segment normalised text into index terms (words plus their sub-words)."""
-    terms: list[str] = []
-    for run in _RUN_RE.findall(text):
-        for group in _cut_run(run):
-            terms.extend(group)
-    return terms
+def _subwords(tok: str, freq_table: dict) -> list[str]:
+    """Dictionary words and letter/digit runs inside a long word (search-engine style).
+
+    "公交卡补办" still matches a question about "补办", and "国道g228线" one about "g228".
+    """
+    found: dict[str, None] = {}
+    size = len(tok)
+    for i in range(size - 1):
+        for j in range(i + 2, min(size, i + MAX_SUBWORD) + 1):
+            sub = tok[i:j]
+            if j - i < size and freq_table.get(sub) and sub not in STOP_WORDS:
+                found[sub] = None
+    for sub in _ALNUM_RE.findall(tok):
+        if sub != tok:
+            found[sub] = None
+    return list(found)
 
 
 def cut_words(text: str) -> list[tuple[str, ...]]:

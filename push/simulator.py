@@ -74,7 +74,8 @@ def serve_simulator(host: str, port: int, config: SimConfig | None = None, *,
     config: a SimConfig, e.g. SimConfig(latency_ms=20) for `--latency-ms 20`.
     server: "asyncio" (default: one event loop, latency awaited, the fastest measured,
     see bench/simulator_load.py), "werkzeug" (a thread per connection) or "gunicorn"
-    (one gthread worker with `threads` threads; must run in the main thread).
+    (one gthread worker with `threads` threads; main thread only). asyncio and
+    werkzeug may also be run from a daemon thread, e.g. for an embedded demo.
     """
     app = create_simulator(config)
     if server == "asyncio":

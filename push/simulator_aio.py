@@ -64,6 +64,8 @@ class AioSimulator:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 TimeoutError):
             pass
+        except asyncio.CancelledError:
+            pass  # close(): the server is going away; this task is the top of its stack
         finally:
             self._tasks.discard(task)
             writer.close()

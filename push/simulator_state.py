@@ -98,7 +98,8 @@ class SimState:
             result = _err(problem) if problem else self._credentials(payload)
             if result is None:
                 force = payload.get("force_refresh") is True
-                self._token_calls["force_refresh"] += int(force)
+                if force:
+                    self._token_calls["force_refresh"] += 1
                 code, msg, value, ttl = self.tokens.stable(self.config.clock(), force)
                 result = {"access_token": value, "expires_in": ttl} if code == 0 else _err(
                     (code, msg))

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from bot.errors import TransportError
 from bot.wechat.client import WeChatClient
 
@@ -75,20 +77,26 @@ class RedisTokenSource:
         local = self._local
         if local is not None and local[1] > self._clock():
             return local[0]
-        token = self._read()
-        if token is not None:
-            return token
-        return self._refresh(stale=None)
+        try:
+            token = self._read()
+            if token is not None:
+                return token
+            return self._refresh(stale=None)
+        except RedisError as exc:  # nothing was sent: the caller may retry later
+            raise TransportError(f"token cache unavailable: {exc}") from exc
 
     def invalidate(self, failed: str) -> None:
         """WeChat rejected `failed`: refresh, unless the shared token is already another."""
         local = self._local
         if local is not None and local[0] == failed:
             self._local = None
-        current = self._read(avoid=failed)
-        if current is not None and current != failed:
-            return  # someone refreshed already
-        self._refresh(stale=failed)
+        try:
+            current = self._read(avoid=failed)
+            if current is not None and current != failed:
+                return  # someone refreshed already
+            self._refresh(stale=failed)
+        except RedisError as exc:
+            raise TransportError(f"token cache unavailable: {exc}") from exc
 
     def _read(self, avoid: str | None = None) -> str | None:
         """Redis value and remaining life in one round trip; caches it locally unless `avoid`."""
@@ -177,7 +185,10 @@ class MemoryTokenSource:
 
 def create_shared_client(redis: Any, base_url: str, app_id: str, app_secret: str,
                          **client_kwargs: Any) -> WeChatClient:
-    """A WeChatClient whose token lives in Redis, fetched with stable_token."""
+    """A WeChatClient whose token lives in Redis (per app id), fetched with stable_token.
+
+    The lock outlives the client's connect + read timeout, so a slow fetch keeps it.
+    """
     client: WeChatClient | None = None
 
     def fetch() -> tuple[str, int]:
@@ -188,7 +199,9 @@ def create_shared_client(redis: Any, base_url: str, app_id: str, app_secret: str
         assert client is not None
         return client.fetch_stable_token(force_refresh=True)
 
+    connect, read = client_kwargs.get("timeout", (3.05, 10))
     tokens = RedisTokenSource(redis, fetch, key_prefix=f"qzbot:token:{app_id}",
+                              lock_timeout=max(10.0, connect + read + 2),
                               force_fetch=force_fetch)
     client = WeChatClient(base_url, app_id, app_secret, tokens, **client_kwargs)
     return client

@@ -1,7 +1,13 @@
-"""RQ workers: `qzbot worker` (fork per job, with scheduler) and the embedded in-thread worker."""
+"""RQ workers: `qzbot worker` (fork per job, with scheduler) and the embedded in-thread worker.
+
+Both sweep for stranded push work at start and then periodically (push.jobs.sweep): a
+batch whose worker was killed is enqueued again once its lease lapses, so restarting
+`qzbot worker` finishes every campaign without a manual step.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 
@@ -10,9 +16,10 @@ from rq.timeouts import TimerDeathPenalty
 
 from bot import jobs
 from bot.runtime import Runtime
+from push import jobs as push_jobs
 
 log = logging.getLogger("qzbot.worker")
-QUEUES = [jobs.REPLIES_QUEUE]
+QUEUES = [jobs.REPLIES_QUEUE, push_jobs.PUSH_QUEUE]
 
 
 def queue_names() -> list[str]:
@@ -29,21 +36,61 @@ class ThreadWorker(SimpleWorker):
         pass
 
 
+def sweep_interval(rt: Runtime) -> float:
+    """Seconds between sweeps: half a lease, so a dead worker's batch waits < 1.5 leases."""
+    return max(1.0, rt.settings.push.lease_seconds / 2)
+
+
+def safe_sweep(rt: Runtime) -> dict[str, int]:
+    """One sweep; an error is logged (with traceback), never fatal to the worker."""
+    try:
+        return push_jobs.sweep(rt)
+    except Exception:  # process boundary: the next sweep tries again
+        log.exception("push sweep failed")
+        return {}
+
+
+def start_sweeper(rt: Runtime, interval: float | None = None) -> threading.Event:
+    """Sweep every `interval` seconds in a daemon thread; set the returned event to stop."""
+    stop = threading.Event()
+    period = interval or sweep_interval(rt)
+
+    def loop() -> None:
+        while not stop.wait(period):
+            safe_sweep(rt)
+
+    threading.Thread(target=loop, daemon=True, name="push-sweep").start()
+    return stop
+
+
 def start_thread_worker(rt: Runtime) -> threading.Thread:
     """Run a worker inside this process (embedded Redis has no other process to reach)."""
     jobs.use_runtime(rt)
     queues = [Queue(name, connection=rt.redis) for name in queue_names()]
     worker = ThreadWorker(queues, connection=rt.redis)
+    safe_sweep(rt)
+    start_sweeper(rt)
     thread = threading.Thread(target=worker.work, kwargs={"logging_level": "WARNING"},
                               daemon=True, name="rq-worker")
     thread.start()
     return thread
 
 
-def run_worker(rt: Runtime, burst: bool = False) -> bool:
-    """Run a forking RQ worker with the scheduler on every qzbot queue."""
+def run_worker(rt: Runtime, burst: bool = False, preload: tuple[str, ...] = ()) -> bool:
+    """Run a forking RQ worker with the scheduler on every qzbot queue.
+
+    preload: modules to import once here rather than in every forked job (e.g. job code).
+    """
     jobs.use_runtime(rt)
+    for name in preload:
+        importlib.import_module(name)
+    safe_sweep(rt)
     rt.engine.dispose()  # each job's work horse is a fork: don't share pooled connections
+    stop = None if burst else start_sweeper(rt)
     queues = [Queue(name, connection=rt.redis) for name in queue_names()]
     worker = Worker(queues, connection=rt.redis)
-    return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    try:
+        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        if stop is not None:
+            stop.set()

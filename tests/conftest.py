@@ -110,6 +110,7 @@ def make_settings(db_url: str, **overrides: dict):
         "QZBOT_WECHAT__API_BASE_URL": "http://127.0.0.1:9",
         "QZBOT_DATABASE__URL": db_url, "QZBOT_REDIS__URL": REDIS_TEST_URL,
         "QZBOT_SECURITY__SECRET_KEY": "test-secret-key",
+        "QZBOT_BOT__CONTENT_CHECK_SECONDS": "0",  # tests import and ask at once
     }
     settings = load_settings(None, env=env)
     return settings.replace(**overrides) if overrides else settings

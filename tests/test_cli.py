@@ -74,3 +74,54 @@ def test_bad_pack_exit_code_and_every_problem(empty_db, tmp_path):
 def test_worker_refuses_embedded_redis(empty_db):
     result = qzbot("worker", "--burst", db_url=empty_db)
     assert result.returncode == 1 and "needs a Redis server" in result.stderr
+
+
+def test_staff_push_flow(empty_db, tmp_path):
+    assert qzbot("db", "upgrade", db_url=empty_db).returncode == 0
+    qzbot("content", "import", SMALL_PACK, db_url=empty_db)
+    admin = qzbot("staff", "add", "root", "--role", "admin", db_url=empty_db)
+    root_key = admin.stdout.strip().splitlines()[-1]
+    denied = qzbot("staff", "add", "wang", "--role", "editor", db_url=empty_db)
+    assert denied.returncode != 0 and "--as ADMIN" in denied.stderr
+
+    def add(name, role):
+        out = qzbot("staff", "add", name, "--role", role, "--as", "root",
+                    db_url=empty_db, env={"QZBOT_STAFF_KEY": root_key})
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    wang, li = add("wang", "editor"), add("li", "reviewer")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("oCitizen00000000000000000001\n")
+    created = qzbot("push", "create", "--as", "wang", "--openids", str(ids),
+                    "--record", "notice:n-ferry", "--urgent", db_url=empty_db,
+                    env={"QZBOT_STAFF_KEY": wang})
+    assert created.returncode == 0, created.stderr
+    cid = created.stdout.strip().splitlines()[-1]
+    assert cid.isdigit()
+    bad_key = qzbot("push", "submit", "--as", "wang", cid, db_url=empty_db,
+                    env={"QZBOT_STAFF_KEY": li})
+    assert bad_key.returncode == 1 and "wrong or missing key" in bad_key.stderr
+    hidden = qzbot("push", "create", "--as", "wang", "--all", "--record", "policy:p-secret",
+                   db_url=empty_db, env={"QZBOT_STAFF_KEY": wang})
+    assert hidden.returncode == 5 and "不予公开" in hidden.stderr
+    # nobody follows yet: submitting an empty audience is refused
+    empty = qzbot("push", "submit", "--as", "wang", cid, db_url=empty_db,
+                  env={"QZBOT_STAFF_KEY": wang})
+    assert empty.returncode == 5 and "audience is empty" in empty.stderr
+    qzbot("ask", "--openid", "oCitizen00000000000000000001", "--event", "subscribe", "",
+          db_url=empty_db)
+    assert qzbot("push", "submit", "--as", "wang", cid, db_url=empty_db,
+                 env={"QZBOT_STAFF_KEY": wang}).returncode == 0
+    own = qzbot("push", "approve", "--as", "wang", cid, db_url=empty_db,
+                env={"QZBOT_STAFF_KEY": wang})
+    assert own.returncode != 0 and "needs reviewer" in own.stderr
+    ok = qzbot("push", "approve", "--as", "li", cid, db_url=empty_db,
+               env={"QZBOT_STAFF_KEY": li})
+    assert ok.returncode == 0 and "sending now" in ok.stdout, ok.stderr
+    again = qzbot("push", "approve", "--as", "li", cid, db_url=empty_db,
+                  env={"QZBOT_STAFF_KEY": li})
+    assert again.returncode == 1 and "cannot approve" in again.stderr
+    status = qzbot("push", "status", cid, db_url=empty_db)
+    assert "approved" in status.stdout and "li: approve" in status.stdout
+    assert "pending: 0" in status.stdout

@@ -79,10 +79,11 @@ def test_long_answers_fit_2048_bytes_split_or_linked(runtime, app, wechat):
 
     steps = [f"第{i}步：携带材料到泉州市行政服务中心交通运输局窗口办理相关手续并等待审核结果" * 2
              for i in range(40)]
-    doc = {"guide": [{"id": "g-long", "title": "超长的道路运输经营许可办理指南", "materials": ["身份证"],
-                      "steps": steps},
-                     {"id": "g-long-url", "title": "超长的水路运输许可办理指南", "materials": ["身份证"],
-                      "steps": steps, "online_url": "https://www.example.com/water"}]}
+    doc = {"guide": [{"id": "g-long", "title": "超长的道路运输经营许可办理指南",
+                      "materials": ["身份证"], "steps": steps},
+                     {"id": "g-long-url", "title": "超长的水路运输许可办理指南",
+                      "materials": ["身份证"], "steps": steps,
+                      "online_url": "https://www.example.com/water"}]}
     with transaction(runtime.sessions) as s:
         import_pack(s, doc, source="t", now=runtime.now(), districts=runtime.settings.bot.districts)
     linked = wechat.text("超长的水路运输许可办理指南")

@@ -11,6 +11,7 @@ import pytest
 
 from handlers import search_text
 from handlers.search import SearchDoc, SearchIndex, doc_from_record
+from handlers.search_query import parse_query
 
 RECORDS = [
     ("hotline", {"id": "jd", "name": "交通运输服务监督电话", "number": "12328",
@@ -88,9 +89,12 @@ def test_len_and_repeated_key_keeps_last() -> None:
 
 def test_synonyms_expand_query_terms(index: SearchIndex) -> None:
     assert top(index, "的士拒载去哪投诉") == "faq:chuzu"
-    bare = SearchIndex([doc_from_record(k, r) for k, r in RECORDS])
-    assert index.search("打的拒载").hits[0].key == "faq:chuzu"
-    assert not any(h.key == "faq:chuzu" for h in bare.search("打的").hits)
+    assert top(index, "打的被拒载") == "faq:chuzu"
+    docs = [SearchDoc("faq:a", "faq", "出租汽车拒载怎么投诉", "拨打监督电话"),
+            SearchDoc("faq:b", "faq", "公交卡挂失", "到服务网点办理")]
+    assert SearchIndex(docs).search("的士").hits == []
+    result = SearchIndex(docs, [["出租汽车", "的士"]]).search("的士")
+    assert result.hits[0].key == "faq:a" and result.confident
 
 
 @pytest.mark.parametrize("query", [
@@ -120,6 +124,23 @@ def test_hotline_number_ranks_first(index: SearchIndex, query: str, key: str) ->
     assert result.hits[0].key == key and result.confident
 
 
+@pytest.mark.parametrize(
+    "query", ["泉政办〔2020〕99号", "泉交〔2020〕19号", "12306", "0595-12345678"]
+)
+def test_unknown_identifier_is_never_confident(index: SearchIndex, query: str) -> None:
+    result = index.search(query)
+    assert not result.confident
+    assert all(hit.score < 1000 for hit in result.hits)
+
+
+def test_shared_number_is_not_confident() -> None:
+    docs = [SearchDoc("hotline:a", "hotline", "客运站服务电话", "购票", exact=("0595-1111",)),
+            SearchDoc("hotline:b", "hotline", "码头服务电话", "船票", exact=("0595-1111",))]
+    result = SearchIndex(docs).search("0595-1111")
+    assert {h.key for h in result.hits[:2]} == {"hotline:a", "hotline:b"}
+    assert not result.confident
+
+
 def test_title_match_beats_body_match() -> None:
     docs = [SearchDoc("guide:body", "guide", "机动车维修经营备案", "驾驶员培训机构也可申请此项"),
             SearchDoc("guide:title", "guide", "驾驶员培训经营备案", "向交通运输局提交材料")]
@@ -141,6 +162,52 @@ def test_colloquial_questions(index: SearchIndex, query: str) -> None:
     ("刺桐大桥晚上能走吗", "notice:xc"), ("开出租要考什么证", "guide:cyzg"),
 ])
 def test_everyday_questions(index: SearchIndex, query: str, key: str) -> None:
+    assert top(index, query) == key
+
+
+def test_filler_and_question_words_are_stripped() -> None:
+    query = parse_query("请问我想问一下公交卡丢了怎么办呢", {})
+    required = [unit.word for unit in query.units if not unit.optional]
+    assert not {"请问", "我想", "问一下", "怎么办", "呢", "了"} & set(required)
+    assert "丢" in required or "丢了" in required
+    assert {"办理", "流程"} <= {unit.word for unit in query.units if unit.optional}
+    assert query.boosts["guide"] > 1.0
+
+
+def test_colloquial_verbs_and_relative_years() -> None:
+    query = parse_query("今年的预算，证丢了怎么补", {}, today=date(2026, 11, 27))
+    alts = {unit.word: {term for term, _ in unit.alts} for unit in query.units}
+    assert "2026" in alts["今年"]
+    assert {"补办", "补发"} <= alts["补"]
+
+
+def test_phone_question_prefers_the_hotline() -> None:
+    docs = [SearchDoc("faq:a", "faq", "客运站行李寄存", "客运站一楼设有行李寄存处"),
+            SearchDoc("hotline:b", "hotline", "客运站行李寄存", "客运站一楼设有行李寄存处")]
+    index = SearchIndex(docs)
+    assert index.search("客运站行李寄存打什么电话").hits[0].key == "hotline:b"
+    hits = index.search("客运站行李寄存在哪里").hits
+    assert hits[0].score == hits[1].score
+
+
+def test_abbreviation_matches_title() -> None:
+    docs = [SearchDoc("hotline:zx", "hotline", "泉州汽车客运中心站服务电话", "班车时刻咨询"),
+            SearchDoc("notice:x", "notice", "东海客运枢纽开工", "汽车 客运 车站 新建")]
+    assert top(SearchIndex(docs), "汽车站电话") == "hotline:zx"
+
+
+def test_unknown_compound_is_asked_through_its_parts() -> None:
+    docs = [SearchDoc("guide:ky", "guide", "道路客运经营许可", "客运公司申请"),
+            SearchDoc("guide:hy", "guide", "道路货运经营许可", "货运企业申请")]
+    assert top(SearchIndex(docs), "开客运公司要什么许可") == "guide:ky"
+
+
+@pytest.mark.parametrize("query,key", [
+    ("刺桐大乔晚上封闭", "notice:xc"), ("兴泉铁陆进度", "project:zq"),
+    ("网约车实施细责", "policy:wyc"), ("出租汽车驾使员从业资格证", "guide:cyzg"),
+    ("公交卡挂矢", "guide:ic-bb"),
+])
+def test_typos_fall_back_to_ngrams(index: SearchIndex, query: str, key: str) -> None:
     assert top(index, query) == key
 
 
@@ -192,8 +259,18 @@ def test_empty_index() -> None:
 
 
 def test_domain_words_stay_whole(index: SearchIndex) -> None:
-    words = [group[0] for group in search_text.cut_words("网约车和公交ic卡")]
+    with search_text.using(index._segmenter):
+        words = [group[0] for group in search_text.cut_words("网约车和公交ic卡")]
     assert "网约车" in words and "公交ic卡" in words
+
+
+def test_indexes_do_not_share_domain_words(index: SearchIndex) -> None:
+    """Words one index adds never change how another cuts text (no order dependence)."""
+    SearchIndex([SearchDoc("faq:x", "faq", "公交卡丢了怎么补办", "答")])
+    other = SearchIndex([SearchDoc("faq:y", "faq", "渡轮", "答")])
+    with search_text.using(other._segmenter):
+        words = [group[0] for group in search_text.cut_words("公交卡丢了怎么补办")]
+    assert "公交卡丢了怎么补办" not in words
 
 
 def test_jieba_loaded_once_and_quiet(index: SearchIndex) -> None:
@@ -212,7 +289,12 @@ def test_concurrent_searches_agree(index: SearchIndex) -> None:
                 if index.search(q) != expected[q]:
                     errors.append(q)
 
+    def rebuild() -> None:
+        # Another index adding its words to the shared jieba dictionary meanwhile.
+        SearchIndex([SearchDoc("faq:z", "faq", "甲乙丙丁戊己庚辛", "壬癸子丑寅卯")])
+
     threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads.append(threading.Thread(target=rebuild))
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -374,7 +374,7 @@ def test_latency_fault_and_base_latency(sim):
     assert sim.get("/_sim/faults").get_json() == {"rules": [], "latency_ms": 40.0}
     start = time.monotonic()
     post(sim, CUSTOM, text(), token)
-    assert 0.04 <= time.monotonic() - start < 0.1
+    assert 0.04 <= time.monotonic() - start < 0.5
 
 
 @pytest.mark.parametrize("body", [

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bot.errors import TransportError, WeChatAPIError
 from push.token import MemoryTokenSource, RedisTokenSource, cache_ttl
@@ -197,6 +200,21 @@ def test_local_cache_spares_redis_round_trips(redis_client):
     assert tokens.get() == "T1"  # served from the process cache
     clock.now += 5.1
     assert tokens.get() == "T2" and fetch.calls == 2
+
+
+def test_redis_down_is_a_transport_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5,
+                       retry=Retry(NoBackoff(), 0))
+    fetch = CountingFetch()
+    with pytest.raises(TransportError):
+        source(dead, fetch).get()
+    with pytest.raises(TransportError):
+        source(dead, fetch).invalidate("T0")
+    assert fetch.calls == 0
+    dead.close()
 
 
 def test_works_with_decoded_responses(redis_client, connect):

@@ -172,8 +172,8 @@ def test_plaintext_refused_when_safe_mode_required(runtime):
     assert wx.post_xml(xml, mode="aes")[0] == 200
 
 
-@pytest.mark.parametrize("content", ["", "   ", "路" * 10000, "😀🚌🚕" * 50, "\x00\x01\x1b[31m公交卡\x07",
-                                     "]]><xml>", "&lt;script&gt;"])
+@pytest.mark.parametrize("content", ["", "   ", "路" * 10000, "😀🚌🚕" * 50,
+                                     "\x00\x01\x1b[31m公交卡\x07", "]]><xml>", "&lt;script&gt;"])
 def test_odd_text_gets_a_polite_reply(wechat, content):
     reply = wechat.send(content)
     assert reply is not None and reply["MsgType"] == "text" and reply["Content"]
@@ -259,13 +259,12 @@ def test_overrun_answers_success_and_queues_customer_service_message(app, runtim
 
 
 def test_redis_down_still_answers(db_url, clock, caplog):
-    import redis as redis_lib
-
     from bot import create_app
+    from bot.redisconn import connect
     from bot.runtime import build_runtime
     from tests.conftest import load_pack, make_settings
 
-    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    dead = connect("redis://127.0.0.1:1/0")  # nothing listens there
     rt = build_runtime(make_settings(db_url), redis_client=dead, clock=clock)
     load_pack(rt)
     caplog.set_level(logging.WARNING, logger="qzbot")

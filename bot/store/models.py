@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +23,7 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Content-pack record kinds."""
 
     HOTLINE = "hotline"
@@ -44,8 +44,8 @@ class Record(Base):
     """One content-pack record; `data` holds its pack fields, the columns what queries need."""
 
     __tablename__ = "records"
-    __table_args__ = (UniqueConstraint("kind", "rid", name="uq_records_kind_rid"),
-                      Index("ix_records_visible", "public", "kind"))
+    # lookups go by (kind, rid); visibility is filtered on those few rows
+    __table_args__ = (UniqueConstraint("kind", "rid", name="uq_records_kind_rid"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -127,7 +127,7 @@ class UnansweredQuery(Base):
 # --- push: staff, subscriptions, consent, campaigns, deliveries, audit -------------
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """Staff roles: editors write campaigns, reviewers approve, admins do both and manage staff."""
 
     EDITOR = "editor"
@@ -135,7 +135,7 @@ class Role(str, Enum):
     ADMIN = "admin"
 
 
-class Topic(str, Enum):
+class Topic(StrEnum):
     """What citizens subscribe to."""
 
     GOV = "政务公开"
@@ -144,7 +144,7 @@ class Topic(str, Enum):
     POLICY = "政策解读"
 
 
-class CampaignStatus(str, Enum):
+class CampaignStatus(StrEnum):
     """draft -> submitted -> approved | rejected -> scheduled -> sending -> done | cancelled."""
 
     DRAFT = "draft"
@@ -158,7 +158,7 @@ class CampaignStatus(str, Enum):
     STOPPED = "stopped"  # a campaign-level WeChat error (47003, 48001) halted it
 
 
-class DeliveryStatus(str, Enum):
+class DeliveryStatus(StrEnum):
     """One recipient's delivery state."""
 
     PENDING = "pending"

@@ -59,16 +59,19 @@ def bump_content_revision(session: Session) -> int:
     return int(row.value)
 
 
-def upsert_follower(session: Session, openid: str, now: datetime, **values) -> Follower:
-    """Get or create a follower row and set `values` on it."""
-    follower = session.get(Follower, openid)
-    if follower is None:
-        follower = Follower(openid=openid, active=True)
-        session.add(follower)
-    for name, value in values.items():
-        setattr(follower, name, value)
-    follower.last_interaction_at = to_utc_naive(now)
-    return follower
+def upsert_follower(session: Session, openid: str, now: datetime, **values) -> None:
+    """Create or update a follower in one statement (race-free: INSERT .. ON CONFLICT).
+
+    Only the given columns change on an existing row; a new row starts active.
+    """
+    values = {**values, "last_interaction_at": to_utc_naive(now)}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Follower).values({"openid": openid, "active": True, "cs_sent": 0, **values})
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[Follower.openid], set_={k: stmt.excluded[k] for k in values}))
 
 
 def record_interaction(session: Session, openid: str, kind: str, detail: dict,

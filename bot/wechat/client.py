@@ -211,6 +211,8 @@ class WeChatClient:
         errcode = data.get("errcode", 0)
         if errcode:
             raise WeChatAPIError(errcode, str(data.get("errmsg", "")), api)
+        if response.status_code >= 400:  # not the platform's answer (a proxy, a wrong path)
+            raise self._ambiguous(api, f"HTTP {response.status_code}")
         return data
 
     @staticmethod

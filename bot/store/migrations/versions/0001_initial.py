@@ -66,9 +66,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("kind", "rid", name="uq_records_kind_rid"),
     )
-    with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.create_index("ix_records_visible", ["public", "kind"], unique=False)
-
     op.create_table(
         "unanswered_queries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -83,9 +80,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("unanswered_queries")
-    with op.batch_alter_table("records", schema=None) as batch_op:
-        batch_op.drop_index("ix_records_visible")
-
     op.drop_table("records")
     op.drop_table("meta")
     with op.batch_alter_table("interactions", schema=None) as batch_op:

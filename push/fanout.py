@@ -1,0 +1,207 @@
+"""The planner and the campaign's ledger-level transitions.
+
+`plan_fanout` marks a due approved/scheduled campaign `sending` and inserts one delivery
+row per recipient (unique per campaign and openid: INSERT ... ON CONFLICT DO NOTHING)
+in chunks of `batch_size`, walking the audience by keyset pagination; each chunk is one
+batch, committed, then handed to `on_batch` (which enqueues its job: after commit). It is
+idempotent and resumable: a re-run continues after the highest openid already planned.
+Once every row exists an audit entry `fanout_planned` says so; only then can the
+campaign become `done` (`finish_if_done`), when no row is pending or sending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.clock import to_utc_naive
+from bot.runtime import Runtime
+from bot.store.db import transaction
+from bot.store.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from push.audience import audience_page
+from push.audit import SYSTEM, audit
+from push.recovery import DUE, OPEN, PLANNED, Lease, is_planned, lease_key
+
+log = logging.getLogger("qzbot.push.fanout")
+SENDING = CampaignStatus.SENDING.value
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+@dataclass
+class PlanReport:
+    """What one planner run did: state is sending/busy/not_due/<campaign status>/missing."""
+
+    state: str
+    rows: int = 0
+    batches: int = 0
+
+
+def start_campaign(session: Session, campaign_id: int, now: datetime) -> Campaign | None:
+    """approved/scheduled and due -> sending (once); the campaign if it is sending now."""
+    at = to_utc_naive(now)
+    result = session.execute(update(Campaign).where(
+        Campaign.id == campaign_id, Campaign.status.in_(DUE),
+        or_(Campaign.send_at.is_(None), Campaign.send_at <= at)).values(
+        status=SENDING, started_at=at, updated_at=at))
+    if result.rowcount:
+        audit(session, SYSTEM, "sending", now, campaign_id=campaign_id)
+        log.info("campaign %s: sending", campaign_id)
+    campaign = session.get(Campaign, campaign_id, populate_existing=True)
+    return campaign if campaign is not None and campaign.status == SENDING else None
+
+
+def insert_rows(session: Session, campaign_id: int, batch: int, openids: list[str],
+                now: datetime) -> int:
+    """One pending row per openid; rows that exist already are left alone."""
+    if not openids:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect not in _INSERTS:
+        raise NotImplementedError(f"no INSERT ... ON CONFLICT for {dialect}")
+    at = to_utc_naive(now)
+    stmt = _INSERTS[dialect](Delivery.__table__).on_conflict_do_nothing(
+        index_elements=["campaign_id", "openid"])
+    rows = [{"campaign_id": campaign_id, "openid": o, "batch": batch,
+             "status": DeliveryStatus.PENDING.value, "attempts": 0, "updated_at": at}
+            for o in openids]
+    return len(session.execute(stmt.returning(Delivery.__table__.c.id), rows).all())
+
+
+def _resume_point(session: Session, campaign_id: int) -> tuple[int, str | None]:
+    """(highest batch, highest openid) planned so far, in the database's own ordering."""
+    row = session.execute(select(func.max(Delivery.batch), func.max(Delivery.openid))
+                          .where(Delivery.campaign_id == campaign_id)).one()
+    return int(row[0] or 0), row[1]
+
+
+def open_batches(session: Session, campaign_id: int) -> list[int]:
+    """Batches of the campaign that still have pending or sending rows."""
+    return list(session.scalars(select(Delivery.batch).where(
+        Delivery.campaign_id == campaign_id, Delivery.status.in_(OPEN))
+        .group_by(Delivery.batch).order_by(Delivery.batch)))
+
+
+def plan_fanout(rt: Runtime, campaign_id: int,
+                on_batch: Callable[[int], None]) -> PlanReport:
+    """Start the campaign if due and plan every delivery row; `on_batch(n)` after each commit."""
+    lease = Lease(rt.redis, lease_key(campaign_id), rt.settings.push.lease_seconds)
+    if not lease.acquire():
+        return PlanReport("busy")
+    with lease:
+        with transaction(rt.sessions) as session:
+            campaign = start_campaign(session, campaign_id, rt.now())
+            if campaign is None:
+                found = session.get(Campaign, campaign_id)
+                state = "missing" if found is None else (
+                    "not_due" if found.status in DUE else found.status)
+                return PlanReport(state)
+            planned = is_planned(session, campaign_id)
+            batch, cursor = _resume_point(session, campaign_id)
+            resumed = open_batches(session, campaign_id) if batch else []
+        for number in resumed:  # a previous planner may have died before enqueueing these
+            on_batch(number)
+        report = PlanReport(SENDING, batches=batch)
+        if not planned:
+            _plan_chunks(rt, campaign_id, batch, cursor, lease, on_batch, report)
+        with transaction(rt.sessions) as session:
+            finish_if_done(session, campaign_id, rt.now())
+        return report
+
+
+def _plan_chunks(rt: Runtime, campaign_id: int, batch: int, cursor: str | None,
+                 lease: Lease, on_batch: Callable[[int], None], report: PlanReport) -> None:
+    """Insert chunk after chunk; each chunk is committed, then its batch enqueued."""
+    size = rt.settings.push.batch_size
+    while not lease.lost.is_set():
+        with transaction(rt.sessions) as session:
+            campaign = session.get(Campaign, campaign_id, populate_existing=True)
+            if campaign is None or campaign.status != SENDING:
+                report.state = "halted"
+                return
+            page = audience_page(session, campaign, cursor, size)
+            if not page:
+                audit(session, SYSTEM, PLANNED, rt.now(), campaign_id=campaign_id,
+                      rows=report.rows, batches=batch)
+                log.info("campaign %s: planned %d rows in %d batches", campaign_id,
+                         report.rows, batch)
+                return
+            batch += 1
+            report.rows += insert_rows(session, campaign_id, batch, page, rt.now())
+        cursor = page[-1]
+        report.batches = batch
+        on_batch(batch)
+    report.state = "lease_lost"
+
+
+def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
+    """sending -> done when every row is planned and none is pending or sending."""
+    if not is_planned(session, campaign_id):
+        return False
+    if session.scalar(select(exists().where(Delivery.campaign_id == campaign_id,
+                                            Delivery.status.in_(OPEN)))):
+        return False
+    at = to_utc_naive(now)
+    result = session.execute(update(Campaign).where(
+        Campaign.id == campaign_id, Campaign.status == SENDING).values(
+        status=CampaignStatus.DONE.value, finished_at=at, updated_at=at))
+    if not result.rowcount:
+        return False
+    counts = campaign_counts(session, campaign_id)
+    audit(session, SYSTEM, "done", now, campaign_id=campaign_id, status=counts["status"],
+          reason=counts["reason"])
+    log.info("campaign %s: done %s", campaign_id, counts["status"])
+    return True
+
+
+def stop_campaign(session: Session, campaign_id: int, errcode: int, errmsg: str,
+                  now: datetime) -> bool:
+    """A campaign-level WeChat error: sending -> stopped, audit, skip the rows not sent."""
+    at = to_utc_naive(now)
+    reason = f"WeChat errcode {errcode}: {errmsg}"[:500]
+    result = session.execute(update(Campaign).where(
+        Campaign.id == campaign_id, Campaign.status == SENDING).values(
+        status=CampaignStatus.STOPPED.value, stop_reason=reason, finished_at=at,
+        updated_at=at))
+    if result.rowcount:
+        audit(session, SYSTEM, "stopped", now, campaign_id=campaign_id, errcode=errcode,
+              errmsg=errmsg[:200])
+    skip_remaining(session, campaign_id, "campaign_stopped", now)
+    return bool(result.rowcount)
+
+
+def skip_remaining(session: Session, campaign_id: int, reason: str, now: datetime) -> int:
+    """Pending rows of a halted campaign become skipped with `reason` (never dropped)."""
+    result = session.execute(update(Delivery).where(
+        Delivery.campaign_id == campaign_id,
+        Delivery.status == DeliveryStatus.PENDING.value).values(
+        status=DeliveryStatus.SKIPPED.value, reason=reason, updated_at=to_utc_naive(now)))
+    return result.rowcount or 0
+
+
+def campaign_counts(session: Session, campaign_id: int) -> dict[str, Any]:
+    """Progress: rows per status, per reason, per errcode and per channel."""
+    rows = session.execute(select(Delivery.status, Delivery.reason, Delivery.errcode,
+                                  Delivery.channel, func.count())
+                           .where(Delivery.campaign_id == campaign_id)
+                           .group_by(Delivery.status, Delivery.reason, Delivery.errcode,
+                                     Delivery.channel)).all()
+    by: dict[str, Counter] = {k: Counter() for k in ("status", "reason", "errcode", "channel")}
+    total = 0
+    for status, reason, errcode, channel, n in rows:
+        total += n
+        by["status"][status] += n
+        if reason:
+            by["reason"][reason] += n
+        if errcode is not None:
+            by["errcode"][str(errcode)] += n
+        if channel:
+            by["channel"][channel] += n
+    return {"total": total, **{k: dict(v) for k, v in by.items()}}

@@ -1,0 +1,154 @@
+"""Helpers for the push-engine tests: citizens, consents, campaigns, a simulator, workers."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import requests
+from rq import Queue, SimpleWorker
+from rq.registry import ScheduledJobRegistry
+from sqlalchemy import select
+
+from bot.clock import to_utc_naive
+from bot.store.models import (
+    Campaign,
+    CampaignStatus,
+    Consent,
+    Delivery,
+    DeliveryStatus,
+    Follower,
+    Subscription,
+)
+from push.jobs import PUSH_QUEUE
+
+TPL = "TPL_TRAVEL"
+FINAL = {s.value for s in DeliveryStatus} - {"pending", "sending"}
+
+
+def oid(n: int, prefix: str = "oCit") -> str:
+    """A simulator-valid openid."""
+    return f"{prefix}{n:08d}"
+
+
+def payload(channel: str = "subscribe", cid: str = "c1") -> dict:
+    """A rendered campaign payload; `cid=` in it lets the simulator count duplicates."""
+    return {
+        "template": {"template_id": TPL, "channel": channel, "long_term": True,
+                     "data": {"thing1": {"value": "公交线路调整"},
+                              "time2": {"value": "2026-11-28 08:00"}},
+                     "url": f"https://jtj.quanzhou.gov.cn/notice?cid={cid}"},
+        "text": f"【泉州交通运输】公交线路调整 cid={cid}",
+        "once": {"title": "线路调整", "content": f"公交线路调整，详见公告 cid={cid}"},
+    }
+
+
+def add_follower(session, openid: str, *, active: bool = True,
+                 last_message_at: datetime | None = None, cs_sent: int = 0) -> None:
+    """A follower row."""
+    session.add(Follower(openid=openid, active=active, cs_sent=cs_sent,
+                         last_message_at=last_message_at and to_utc_naive(last_message_at)))
+
+
+def subscribe(session, openid: str, now: datetime, topic: str = "出行资讯",
+              district: str = "", notice_kind: str = "") -> None:
+    """A topic subscription."""
+    session.add(Subscription(openid=openid, topic=topic, district=district,
+                             notice_kind=notice_kind, source="message",
+                             created_at=to_utc_naive(now)))
+
+
+def grant(session, openid: str, now: datetime, *, long_term: bool = True,
+          scene: str = "long_term", source: str = "popup", template_id: str = TPL) -> Consent:
+    """A consent row, written directly (the consent ledger's own API is tested elsewhere)."""
+    consent = Consent(openid=openid, template_id=template_id, scene=scene,
+                      long_term=long_term, status="available", source=source,
+                      created_at=to_utc_naive(now), updated_at=to_utc_naive(now))
+    session.add(consent)
+    return consent
+
+
+def make_campaign(session, now: datetime, **fields) -> Campaign:
+    """An approved campaign created with the model directly (not through push.campaigns)."""
+    values = {"title": "公交线路调整", "topic": "出行资讯", "record_keys": ["notice:n1"],
+              "status": CampaignStatus.APPROVED.value, "author": "alice", "approver": "bob",
+              "payload": payload(), "created_at": to_utc_naive(now),
+              "updated_at": to_utc_naive(now)}
+    values.update(fields)
+    campaign = Campaign(**values)
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def rows(rt, campaign_id: int) -> dict[str, Delivery]:
+    """The campaign's delivery rows by openid."""
+    with rt.sessions() as s:
+        return {d.openid: d for d in s.scalars(select(Delivery).where(
+            Delivery.campaign_id == campaign_id))}
+
+
+def campaign(rt, campaign_id: int) -> Campaign:
+    """A fresh copy of the campaign."""
+    with rt.sessions() as s:
+        return s.get(Campaign, campaign_id)
+
+
+def drain(rt, campaign_id: int | None = None, timeout: float = 30.0) -> None:
+    """Run burst SimpleWorkers (with the scheduler) until the queue and schedule are empty
+    and, if given, the campaign left `sending`/`approved`."""
+    queue = Queue(PUSH_QUEUE, connection=rt.redis)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        SimpleWorker([queue], connection=rt.redis).work(burst=True, with_scheduler=True,
+                                                        logging_level="WARNING")
+        waiting = len(queue) + ScheduledJobRegistry(queue=queue).count
+        status = campaign(rt, campaign_id).status if campaign_id else None
+        if not waiting and status not in ("sending", "approved", "scheduled"):
+            return
+        time.sleep(0.1)
+    jobs = [(j.id, j.get_status()) for j in queue.get_jobs()]
+    raise AssertionError(f"push queue not drained in {timeout}s (campaign {campaign_id}): "
+                         f"queued {jobs}, scheduled {ScheduledJobRegistry(queue=queue).count}")
+
+
+class Sim:
+    """A simulator served from a thread: its URL, control API and recorded messages."""
+
+    def __init__(self, running):
+        self.running = running
+        self.url = running.url
+
+    def messages(self, **filters) -> list[dict]:
+        """Accepted messages (oldest first)."""
+        return requests.get(f"{self.url}/_sim/messages", params=filters,
+                            timeout=10).json()["messages"]
+
+    def received(self) -> dict[str, int]:
+        """How many messages each openid received."""
+        counts: dict[str, int] = {}
+        for m in self.messages():
+            counts[m["touser"]] = counts.get(m["touser"], 0) + 1
+        return counts
+
+    def stats(self) -> dict:
+        """Per-API outcome counts, token calls, duplicates."""
+        return requests.get(f"{self.url}/_sim/stats", timeout=10).json()
+
+    def faults(self, *rules: dict, latency_ms: float | None = None) -> None:
+        """Install fault rules (FaultRule dicts)."""
+        body = {"rules": list(rules)}
+        if latency_ms is not None:
+            body["latency_ms"] = latency_ms
+        requests.post(f"{self.url}/_sim/faults", json=body, timeout=10).raise_for_status()
+
+    def recipients(self, followers: list[str] | None = None,
+                   refused: list[str] | None = None) -> None:
+        """Who follows (None: everybody) and whose consent is gone (43101)."""
+        body = {"followers": followers, "refused": refused or []}
+        requests.post(f"{self.url}/_sim/followers", json=body, timeout=10).raise_for_status()
+
+
+def ago(now: datetime, **delta) -> datetime:
+    """now - timedelta(**delta)."""
+    return now - timedelta(**delta)
