@@ -67,6 +67,16 @@ class SearchService:
                 self._build(session, now, revision)
             return self._index  # type: ignore[return-value]
 
+    def ready(self, now: datetime) -> bool:
+        """Whether answering will not build an index (nothing known to be slow is pending).
+
+        False when there is no index yet, or the revision check is due (a content change
+        may need a rebuild); the webhook then answers under its time budget.
+        """
+        return (self._index is not None and self._revision == self._seen_revision
+                and time.monotonic() - self._checked < self.check_seconds
+                and (self._valid_until is None or to_utc_naive(now) < self._valid_until))
+
     def _fresh(self, revision: int, stamp: datetime) -> bool:
         return (self._index is not None and revision == self._revision
                 and (self._valid_until is None or stamp < self._valid_until))

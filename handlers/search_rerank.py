@@ -39,6 +39,8 @@ def rerank(
 ) -> tuple[dict[int, float], dict[int, float]]:
     """Final scores and coverages of the candidates."""
     patterns = [_abbreviation(unit) for unit in query.units]
+    concepts = _concept_weights(tables, query, patterns)  # per query, not per candidate
+    gram_weights = _gram_weights(tables, query.bigrams)
     final: dict[int, float] = {}
     cover: dict[int, float] = {}
     total = sum(weights)
@@ -53,8 +55,8 @@ def rerank(
         matched = sum(w * min(1.0, s.get(doc_id, 0.0)) for w, s in pairs)
         cover[doc_id] = matched / total if total > 0.0 else 0.0
         score *= COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * cover[doc_id]
-        score *= 1.0 + TITLE_CONCEPT_BONUS * _title_concepts(tables, query, patterns, doc_id)
-        score *= 1.0 + TITLE_TEXT_BONUS * _title_overlap(tables, query.bigrams, doc_id)
+        score *= 1.0 + TITLE_CONCEPT_BONUS * _title_concepts(tables, concepts, doc_id)
+        score *= 1.0 + TITLE_TEXT_BONUS * _title_overlap(tables, gram_weights, doc_id)
         score *= query.boosts.get(tables.kinds[doc_id], 1.0)
         final[doc_id] = score
     return final, cover
@@ -68,17 +70,20 @@ def _abbreviation(unit: Unit) -> re.Pattern | None:
     return re.compile(f".{{0,{ABBREV_GAP}}}".join(map(re.escape, word)))
 
 
-def _title_concepts(
-    tables: Tables, query: Query, patterns: Sequence[re.Pattern | None], doc_id: int
-) -> float:
+def _concept_weights(tables: Tables, query: Query, patterns: Sequence[re.Pattern | None]
+                     ) -> list[tuple[Unit, re.Pattern | None, float]]:
+    """The question's required concepts with their idf weights."""
+    return [(unit, pattern, unit.scale * _idf(tables, unit.word))
+            for unit, pattern in zip(query.units, patterns, strict=True) if not unit.optional]
+
+
+def _title_concepts(tables: Tables, concepts: Sequence[tuple[Unit, re.Pattern | None, float]],
+                    doc_id: int) -> float:
     """Share of the question's concepts (idf-weighted) that the title names."""
     terms = tables.title_terms[doc_id]
     title = tables.title_text[doc_id]
     total = matched = 0.0
-    for unit, pattern in zip(query.units, patterns, strict=True):
-        if unit.optional:
-            continue
-        weight = unit.scale * _idf(tables, unit.word)
+    for unit, pattern, weight in concepts:
         total += weight
         best = max((f for t, f in unit.alts if t in terms), default=0.0)
         if best < 1.0 and unit.grams:
@@ -100,15 +105,20 @@ def _idf(tables: Tables, word: str) -> float:
     return posting.idf if posting is not None else tables.max_idf
 
 
-def _title_overlap(tables: Tables, bigrams: frozenset[str], doc_id: int) -> float:
-    """Share of the question's character bigrams (weighted by idf) in the record's title."""
+def _gram_weights(tables: Tables, bigrams: frozenset[str]) -> list[tuple[str, float]]:
+    """The question's character bigrams with their idf weights."""
     grams = tables.grams
-    total = matched = 0.0
-    title = tables.title_text[doc_id]
+    out = []
     for gram in bigrams:
         posting = grams.get(gram)
-        weight = posting.idf if posting is not None else tables.max_idf
-        total += weight
-        if gram in title:
-            matched += weight
+        out.append((gram, posting.idf if posting is not None else tables.max_idf))
+    return out
+
+
+def _title_overlap(tables: Tables, gram_weights: Sequence[tuple[str, float]],
+                   doc_id: int) -> float:
+    """Share of the question's character bigrams (weighted by idf) in the record's title."""
+    title = tables.title_text[doc_id]
+    total = sum(w for _, w in gram_weights)
+    matched = sum(w for gram, w in gram_weights if gram in title)
     return matched / total if total else 0.0

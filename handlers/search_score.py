@@ -29,7 +29,7 @@ JUNCTION_WEIGHT = 0.15
 # How much of a unit an n-gram-only (or single-character-only) match covers.
 GRAM_STRENGTH = 0.7
 CHAR_STRENGTH = 0.4
-RERANK = 50
+RERANK = 30
 EXACT_BONUS = 1000.0
 MIN_COVERAGE = 0.6
 MAX_RUNNER_UP = 0.85

@@ -150,14 +150,26 @@ def load_pack(rt, path: str = SMALL_PACK, prune: bool = False):
 
 
 @pytest.fixture
-def app(runtime):
-    """The Flask app on the test runtime with the small test pack loaded."""
+def make_app():
+    """create_app for a test; every app made is closed (threads stopped) at teardown."""
     from bot import create_app
 
+    made = []
+
+    def factory(**kwargs):
+        made.append(create_app(**kwargs))
+        return made[-1]
+
+    yield factory
+    for application in made:
+        application.extensions["qzbot.webhook"].close()
+
+
+@pytest.fixture
+def app(runtime, make_app):
+    """The Flask app on the test runtime with the small test pack loaded."""
     load_pack(runtime)
-    application = create_app(runtime=runtime)
-    yield application
-    application.extensions["qzbot.webhook"].executor.shutdown(wait=True)
+    return make_app(runtime=runtime)
 
 
 @pytest.fixture

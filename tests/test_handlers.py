@@ -52,6 +52,9 @@ class FakeSearch:
     def __init__(self, runtime, keys):
         self.runtime, self.keys = runtime, keys
 
+    def ready(self, now):
+        return True
+
     def find(self, session, query, now, limit=5):
         rows = visible_by_keys(session, self.keys, now)
         return Found([rows[k] for k in self.keys if k in rows], confident=False)
@@ -119,10 +122,17 @@ def test_subscribe_records_follower_and_source_then_unsubscribe(wechat, runtime)
         assert not f.active and f.unfollowed_at is not None
 
 
-def test_text_opens_customer_service_window(wechat, runtime):
-    wechat.text("12328")
+def test_text_opens_customer_service_window(app, wechat, runtime):
     with runtime.sessions() as s:
-        assert s.get(Follower, CITIZEN).last_message_at is not None
+        s.add(Follower(openid=CITIZEN, active=True, cs_sent=5))
+        s.commit()
+    wechat.text("12328")
+    wechat.text("公交卡", openid="oNewCitizen0000000000000001")
+    assert app.extensions["qzbot.webhook"].presence.flush() == 2  # one write per second
+    with runtime.sessions() as s:
+        known, new = s.get(Follower, CITIZEN), s.get(Follower, "oNewCitizen0000000000000001")
+        assert known.last_message_at is not None and known.cs_sent == 0  # window reopened
+        assert new.active and new.last_message_at is not None
 
 
 def test_menu_click_mapped_in_config(app, wechat, runtime):

@@ -160,12 +160,10 @@ def test_oversized_body_refused(app):
     assert status == 413 and body == "body_too_large"
 
 
-def test_plaintext_refused_when_safe_mode_required(runtime):
-    from bot import create_app
-
+def test_plaintext_refused_when_safe_mode_required(runtime, make_app):
     rt = runtime
     rt.settings = rt.settings.replace(wechat={"require_encryption": True})
-    application = create_app(runtime=rt)
+    application = make_app(runtime=rt)
     wx = WeChat(application)
     xml = message_xml(ACCOUNT, CITIZEN, "text", create_time=wx.now(), Content="12328")
     assert wx.post_xml(xml, mode="plain")[0] == 403
@@ -258,8 +256,7 @@ def test_overrun_answers_success_and_queues_customer_service_message(app, runtim
     assert jobs[0].args[1][0].startswith("交通运输服务监督电话：12328")
 
 
-def test_redis_down_still_answers(db_url, clock, caplog):
-    from bot import create_app
+def test_redis_down_still_answers(db_url, clock, caplog, make_app):
     from bot.redisconn import connect
     from bot.runtime import build_runtime
     from tests.conftest import load_pack, make_settings
@@ -268,7 +265,31 @@ def test_redis_down_still_answers(db_url, clock, caplog):
     rt = build_runtime(make_settings(db_url), redis_client=dead, clock=clock)
     load_pack(rt)
     caplog.set_level(logging.WARNING, logger="qzbot")
-    wx = WeChat(create_app(runtime=rt))
+    application = make_app(runtime=rt)
+    wx = WeChat(application)
     assert wx.text("公交卡丢了去哪补").startswith("公交IC卡挂失补办")
     assert "dedupe degraded" in caplog.text
+    application.extensions["qzbot.webhook"].close()
     rt.close()
+
+
+def test_fresh_index_answers_in_request_thread_stale_one_under_budget(runtime, make_app):
+    """Common case inline; after a content change (rebuild pending) under the budget."""
+    import threading
+
+    from tests.conftest import load_pack
+
+    runtime.settings = runtime.settings.replace(bot={"content_check_seconds": 60.0})
+    load_pack(runtime)
+    application = make_app(runtime=runtime)
+    hook = application.extensions["qzbot.webhook"]
+    threads = []
+    original = hook.router.dispatch
+    hook.router.dispatch = lambda m, c: threads.append(threading.current_thread().name) or \
+        original(m, c)
+    wx = WeChat(application)
+    assert wx.text("12328").startswith("交通运输服务监督电话")
+    assert threads[-1] == threading.current_thread().name  # no thread hop
+    hook.search._checked -= 120  # the revision check is due: a rebuild may be needed
+    assert wx.text("12328").startswith("交通运输服务监督电话")
+    assert threads[-1].startswith("answer")

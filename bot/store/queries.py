@@ -74,6 +74,21 @@ def upsert_follower(session: Session, openid: str, now: datetime, **values) -> N
         index_elements=[Follower.openid], set_={k: stmt.excluded[k] for k in values}))
 
 
+def upsert_followers_seen(session: Session, seen: dict[str, datetime]) -> None:
+    """Mark citizens as having written at the given (naive UTC) times: window reopens."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    rows = [{"openid": o, "active": True, "cs_sent": 0, "last_message_at": at,
+             "last_interaction_at": at} for o, at in seen.items()]
+    stmt = insert(Follower)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[Follower.openid],
+        set_={k: stmt.excluded[k] for k in ("active", "cs_sent", "last_message_at",
+                                             "last_interaction_at")}), rows)
+
+
 def record_interaction(session: Session, openid: str, kind: str, detail: dict,
                        now: datetime) -> None:
     """Store an event that needs no answer (VIEW, LOCATION, CLICK, SCAN)."""
