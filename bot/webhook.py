@@ -104,7 +104,7 @@ class Webhook:
         if claim.claim is Claim.DONE:
             log.info("retry answered from cache oh=%s", openid_hash(msg.from_user))
             return claim.reply
-        if self.search.ready(self.rt.now()):
+        if self.search.ready(self.rt.sessions, self.rt.now()):
             reply = self.answer(msg)  # fast path: nothing slow pending, answer in this thread
         else:
             reply = self._answer_within_budget(msg, key)
@@ -140,7 +140,8 @@ class Webhook:
                           openid_hash=openid_hash(msg.from_user))
             try:
                 reply = self.router.dispatch(msg, ctx)
-                session.commit()
+                if session.in_transaction():  # a commit would otherwise begin one first
+                    session.commit()
             except Exception:
                 session.rollback()
                 log.exception("handler failed oh=%s type=%s", ctx.openid_hash, msg.msg_type)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import to_utc_naive
 from bot.store.models import Record
@@ -50,16 +50,9 @@ class SearchService:
         self.build_seconds = 0.0
 
     def index(self, session: Session, now: datetime) -> SearchIndex:
-        """The index for the current content revision (built or rebuilt if needed).
-
-        The revision is re-read at most every `check_seconds`: content changes show by then.
-        """
+        """The index for the current content revision (built or rebuilt if needed)."""
+        revision = self._current_revision(session)
         stamp = to_utc_naive(now)
-        tick = time.monotonic()
-        if self._index is None or tick - self._checked >= self.check_seconds:
-            self._seen_revision = content_revision(session)
-            self._checked = tick
-        revision = self._seen_revision
         if self._fresh(revision, stamp):
             return self._index  # type: ignore[return-value]
         with self._lock:
@@ -67,15 +60,26 @@ class SearchService:
                 self._build(session, now, revision)
             return self._index  # type: ignore[return-value]
 
-    def ready(self, now: datetime) -> bool:
-        """Whether answering will not build an index (nothing known to be slow is pending).
+    def _current_revision(self, session: Session) -> int:
+        """The content revision, re-read at most every `check_seconds`."""
+        tick = time.monotonic()
+        if self._index is None or tick - self._checked >= self.check_seconds:
+            self._seen_revision = content_revision(session)
+            self._checked = tick
+        return self._seen_revision
 
-        False when there is no index yet, or the revision check is due (a content change
-        may need a rebuild); the webhook then answers under its time budget.
+    def ready(self, sessions: sessionmaker[Session], now: datetime) -> bool:
+        """Whether answering now needs no index build (the one slow step an answer can meet).
+
+        Reads the content revision when its check is due (a cheap query, at most every
+        `check_seconds`); the webhook answers under its time budget when this is False.
         """
-        return (self._index is not None and self._revision == self._seen_revision
-                and time.monotonic() - self._checked < self.check_seconds
-                and (self._valid_until is None or to_utc_naive(now) < self._valid_until))
+        if self._index is None:
+            return False
+        if time.monotonic() - self._checked >= self.check_seconds:
+            with sessions() as session:
+                self._current_revision(session)
+        return self._fresh(self._seen_revision, to_utc_naive(now))
 
     def _fresh(self, revision: int, stamp: datetime) -> bool:
         return (self._index is not None and revision == self._revision

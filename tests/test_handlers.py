@@ -52,7 +52,7 @@ class FakeSearch:
     def __init__(self, runtime, keys):
         self.runtime, self.keys = runtime, keys
 
-    def ready(self, now):
+    def ready(self, sessions, now):
         return True
 
     def find(self, session, query, now, limit=5):

@@ -235,25 +235,32 @@ def test_retry_while_first_still_answering_does_not_run_twice(app, runtime):
 
 
 def test_overrun_answers_success_and_queues_customer_service_message(app, runtime):
+    """A content change makes the next answer rebuild the index; a slow rebuild overruns."""
+    import time
+
     from rq import Queue
 
     from bot.jobs import REPLIES_QUEUE
+    from bot.store.queries import bump_content_revision
 
     runtime.settings = runtime.settings.replace(bot={"answer_budget_seconds": 0.2})
     hook = app.extensions["qzbot.webhook"]
-    original = hook.router.dispatch
+    original = hook.search._build
 
-    def slow(msg, ctx):
-        import time
+    def slow_build(*args):
         time.sleep(0.6)
-        return original(msg, ctx)
+        return original(*args)
 
-    hook.router.dispatch = slow
+    hook.search._build = slow_build
+    with runtime.sessions() as s:  # as `qzbot content import` does
+        bump_content_revision(s)
+        s.commit()
     assert WeChat(app).send("12328", msg_id=888) is None  # `success` within budget
     hook.executor.shutdown(wait=True)  # the late answer finishes and is queued
     jobs = Queue(REPLIES_QUEUE, connection=runtime.redis).jobs
     assert len(jobs) == 1 and jobs[0].args[0] == CITIZEN
     assert jobs[0].args[1][0].startswith("交通运输服务监督电话：12328")
+    assert WeChat(app).send("12328", msg_id=888) is None  # the retry: `success`, not twice
 
 
 def test_redis_down_still_answers(db_url, clock, caplog, make_app):
@@ -273,23 +280,23 @@ def test_redis_down_still_answers(db_url, clock, caplog, make_app):
     rt.close()
 
 
-def test_fresh_index_answers_in_request_thread_stale_one_under_budget(runtime, make_app):
+def test_fresh_index_answers_in_request_thread_stale_one_under_budget(app, runtime):
     """Common case inline; after a content change (rebuild pending) under the budget."""
     import threading
 
-    from tests.conftest import load_pack
+    from bot.store.queries import bump_content_revision
 
-    runtime.settings = runtime.settings.replace(bot={"content_check_seconds": 60.0})
-    load_pack(runtime)
-    application = make_app(runtime=runtime)
-    hook = application.extensions["qzbot.webhook"]
+    hook = app.extensions["qzbot.webhook"]
     threads = []
     original = hook.router.dispatch
     hook.router.dispatch = lambda m, c: threads.append(threading.current_thread().name) or \
         original(m, c)
-    wx = WeChat(application)
+    wx = WeChat(app)
     assert wx.text("12328").startswith("交通运输服务监督电话")
     assert threads[-1] == threading.current_thread().name  # no thread hop
-    hook.search._checked -= 120  # the revision check is due: a rebuild may be needed
+    with runtime.sessions() as s:
+        bump_content_revision(s)
+        s.commit()
     assert wx.text("12328").startswith("交通运输服务监督电话")
     assert threads[-1].startswith("answer")
+    assert wx.event("some_event") is None and threads[-1] == threading.current_thread().name

@@ -59,30 +59,32 @@ def bump_content_revision(session: Session) -> int:
     return int(row.value)
 
 
+def upsert_insert(session: Session, table):
+    """The dialect's INSERT (with ON CONFLICT support) for the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def upsert_follower(session: Session, openid: str, now: datetime, **values) -> None:
     """Create or update a follower in one statement (race-free: INSERT .. ON CONFLICT).
 
     Only the given columns change on an existing row; a new row starts active.
     """
     values = {**values, "last_interaction_at": to_utc_naive(now)}
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Follower).values({"openid": openid, "active": True, "cs_sent": 0, **values})
+    stmt = upsert_insert(session, Follower).values(
+        {"openid": openid, "active": True, "cs_sent": 0, **values})
     session.execute(stmt.on_conflict_do_update(
         index_elements=[Follower.openid], set_={k: stmt.excluded[k] for k in values}))
 
 
 def upsert_followers_seen(session: Session, seen: dict[str, datetime]) -> None:
     """Mark citizens as having written at the given (naive UTC) times: window reopens."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     rows = [{"openid": o, "active": True, "cs_sent": 0, "last_message_at": at,
              "last_interaction_at": at} for o, at in seen.items()]
-    stmt = insert(Follower)
+    stmt = upsert_insert(session, Follower)
     session.execute(stmt.on_conflict_do_update(
         index_elements=[Follower.openid],
         set_={k: stmt.excluded[k] for k in ("active", "cs_sent", "last_message_at",
