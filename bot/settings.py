@@ -88,7 +88,7 @@ class PushSettings:
     quiet_start: str = "22:00"
     quiet_end: str = "07:00"
     batch_size: int = 500
-    concurrency: int = 16
+    concurrency: int = 32
     # calls per second per API, shared by every worker (Redis token bucket)
     rate_limits: dict[str, str] = field(default_factory=lambda: {
         "bizsend": "1500", "custom": "1500", "template": "1500", "subscribe_once": "300"})

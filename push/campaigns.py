@@ -26,6 +26,7 @@ from push.staff import require_role
 
 TOPIC_ALIASES = {"gov": Topic.GOV, "project": Topic.PROJECT, "travel": Topic.TRAVEL,
                  "policy": Topic.POLICY} | {t.value: t for t in Topic}
+MAX_OPENIDS = 30000  # an explicit list becomes one SQL IN (...) (database parameter limits)
 KIND_TOPIC = {"notice": Topic.TRAVEL, "project": Topic.PROJECT, "policy": Topic.GOV,
               "disclosure": Topic.GOV}
 
@@ -93,6 +94,9 @@ def _check_audience(aud: Audience, settings: Settings, problems: list[str]) -> s
         problems.append("--kind filters 出行资讯 only")
     if aud.openids is not None and not aud.openids:
         problems.append("the openid list is empty")
+    if aud.openids is not None and len(aud.openids) > MAX_OPENIDS:
+        problems.append(f"the openid list has {len(aud.openids)} entries (at most {MAX_OPENIDS}; "
+                        "use a topic or --all for larger audiences)")
     return topic.value if topic else None
 
 

@@ -6,7 +6,7 @@ A batch runs under its Redis lease (push.recovery.Lease): one worker at a time. 
 pending -> sending in groups of at most `concurrency` rows, and that claim is committed
 *before* their sends start. Each outcome (sent, failed, skipped, unknown, or back to
 pending when the send surely did not go out) is committed in the transaction that claims
-the next rows, and a row is claimed only when a slot is free. So at any moment at most
+the next rows, and a row is claimed only for a free slot. So at any moment at most
 `settings.push.concurrency` rows of a batch are `sending`, and a worker process runs one
 batch job at a time.
 
@@ -17,7 +17,7 @@ again; the new run skips every final row and resends the rows still `sending`. H
     duplicate messages <= settings.push.concurrency per killed worker
 
 and only for the sends that had reached WeChat in the instant before the kill
-(tests/test_push_kill.py kills a real `qzbot worker` with SIGKILL and checks this bound).
+(tests/test_push_workers.py kills a real `qzbot worker` with SIGKILL and checks this).
 A send with an ambiguous answer (timeout, dropped connection, garbage) is recorded
 `unknown` and never resent (platform doc: no idempotency key, never blind-retry).
 """
@@ -33,28 +33,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis as redis_lib
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import to_utc_naive
 from bot.errors import TransportError
-from bot.jobs import wechat_client
 from bot.runtime import Runtime, openid_hash
 from bot.store.db import transaction
 from bot.store.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Follower
-from push.channels import CHANNELS, CS_LIMIT, Send, choose, judge, perform, release, resume
-from push.consent import revoke_all
-from push.fanout import finish_if_done, skip_remaining, stop_campaign
-from push.ratelimit import LocalRateLimiter, Paused, RateLimiter, limiter_for
-from push.recovery import HALTED, OPEN, Lease, lease_key
+from push import channels
+from push.channels import Send
+from push.fanout import close_if_halted, finish_if_done, stop_campaign
+from push.ratelimit import Paused, reserve_slots, runtime_limiter, wait_until
+from push.recovery import OPEN, Lease, lease_key, retry_delay
 
 log = logging.getLogger("qzbot.push.deliver")
-SENDING = CampaignStatus.SENDING.value
-MAX_ATTEMPTS = 5  # claims of one row (transport errors, channel changes) before it fails
-RETRY_DELAY = 5.0  # seconds before a batch halted by transport errors runs again
+SENDING, PENDING = DeliveryStatus.SENDING.value, DeliveryStatus.PENDING.value
+MAX_ATTEMPTS = 20  # claims of one row before it fails (a guard against endless loops)
 STATUS_EVERY = 0.5  # seconds between checks that the campaign is still sending
 _T = Delivery.__table__
-_ROW = (update(_T).where(_T.c.id == bindparam("_id")).values(
+_RECORD = (update(_T).where(_T.c.id == bindparam("_id")).values(
     status=bindparam("_status"), channel=bindparam("_channel"), errcode=bindparam("_errcode"),
     reason=bindparam("_reason"), msgid=bindparam("_msgid"), attempts=bindparam("_attempts"),
     updated_at=bindparam("_at")))
@@ -71,12 +69,15 @@ class BatchReport:
     counts: Counter = field(default_factory=Counter)
 
 
-def limiter(rt: Runtime) -> RateLimiter | LocalRateLimiter:
-    """The process's rate limiter (shared through Redis with every other worker)."""
-    found = rt.extras.get("push_limiter")
-    if found is None:
-        found = rt.extras["push_limiter"] = limiter_for(rt.redis, rt.settings.push.rate_limits)
-    return found
+@dataclass
+class _Row:
+    """What the run knows of an open row (it holds the lease: nobody else sends it)."""
+
+    openid: str
+    status: str
+    channel: str | None
+    attempts: int
+    follower: Follower | None
 
 
 def run_batch(rt: Runtime, campaign_id: int, batch: int,
@@ -95,10 +96,10 @@ def run_batch(rt: Runtime, campaign_id: int, batch: int,
     return report
 
 
-def _row(send_id: int, status: str, attempts: int, at: Any, channel: str | None = None,
-         errcode: int | None = None, reason: str | None = None,
-         msgid: str | None = None) -> dict[str, Any]:
-    return {"_id": send_id, "_status": status, "_channel": channel, "_errcode": errcode,
+def _record(row_id: int, status: str, attempts: int, at: Any, channel: str | None = None,
+            errcode: int | None = None, reason: str | None = None,
+            msgid: str | None = None) -> dict[str, Any]:
+    return {"_id": row_id, "_status": status, "_channel": channel, "_errcode": errcode,
             "_reason": reason, "_msgid": msgid, "_attempts": attempts, "_at": at}
 
 
@@ -106,11 +107,10 @@ class _Batch:
     """One run of one batch under its lease."""
 
     def __init__(self, rt: Runtime, campaign_id: int, batch: int, lease: Lease):
-        self.rt = rt
-        self.campaign_id = campaign_id
-        self.lease = lease
+        self.rt, self.campaign_id, self.lease = rt, campaign_id, lease
         self.concurrency = max(1, rt.settings.push.concurrency)
         self.report = BatchReport(campaign_id, batch)
+        self.rows: dict[int, _Row] = {}
         self.queue: deque[int] = deque()
         self.payload: dict[str, Any] = {}
         self.halt: str | None = None
@@ -120,39 +120,39 @@ class _Batch:
 
     def run(self) -> BatchReport:
         """Claim, send and record until the batch has no open row or something halts it."""
-        paused = limiter(self.rt).paused_for(CHANNELS)
+        paused = runtime_limiter(self.rt).paused_for(channels.CHANNELS)
         if paused > 0:
             self.report.state, self.report.resume_in = "backoff", paused
             return self.report
         with transaction(self.rt.sessions) as session:
             campaign = session.get(Campaign, self.campaign_id)
-            if campaign is None or campaign.status != SENDING:
+            if campaign is None or campaign.status != CampaignStatus.SENDING.value:
                 self.report.state = "missing" if campaign is None else "halted"
-                if campaign is not None and campaign.status in HALTED:
-                    skip_remaining(session, self.campaign_id, f"campaign_{campaign.status}",
-                                   self.rt.now())
-                return self.report
-            self.payload = campaign.payload or {}
-            rows = session.execute(select(Delivery.id, Delivery.status).where(
-                Delivery.campaign_id == self.campaign_id, Delivery.batch == self.report.batch,
-                Delivery.status.in_(OPEN)).order_by(Delivery.id)).all()
-        # rows still `sending` were left by a dead worker: resend them first
-        self.queue.extend(r.id for r in rows if r.status == DeliveryStatus.SENDING.value)
-        self.queue.extend(r.id for r in rows if r.status == DeliveryStatus.PENDING.value)
-        self._loop()
-        if self.halt in ("halted", "lease_lost"):
+                self.halt = self.report.state
+            else:
+                self.payload = campaign.payload or {}
+                self._load(session)
+        if self.halt is None:
+            self._loop()
+        if self.halt in ("halted", "lease_lost", "missing"):
             self.report.state = self.halt
         if self.halt == "halted":
-            self._close_halted()
+            with transaction(self.rt.sessions) as session:
+                close_if_halted(session, self.campaign_id, self.rt.now())
         return self.report
 
-    def _close_halted(self) -> None:
-        """A stopped or cancelled campaign: its rows not yet sent are skipped, not dropped."""
-        with transaction(self.rt.sessions) as session:
-            status = session.scalar(select(Campaign.status).where(
-                Campaign.id == self.campaign_id))
-            if status in HALTED:
-                skip_remaining(session, self.campaign_id, f"campaign_{status}", self.rt.now())
+    def _load(self, session: Session) -> None:
+        """The batch's open rows and their followers; rows left `sending` go first (resend)."""
+        found = session.execute(select(Delivery.id, Delivery.openid, Delivery.status,
+                                       Delivery.channel, Delivery.attempts, Follower)
+                                .outerjoin(Follower, Follower.openid == Delivery.openid)
+                                .where(Delivery.campaign_id == self.campaign_id,
+                                       Delivery.batch == self.report.batch,
+                                       Delivery.status.in_(OPEN)).order_by(Delivery.id)).all()
+        for r in found:
+            self.rows[r.id] = _Row(r.openid, r.status, r.channel, r.attempts, r.Follower)
+        self.queue.extend(r.id for r in found if r.status == SENDING)
+        self.queue.extend(r.id for r in found if r.status == PENDING)
 
     def _loop(self) -> None:
         inflight: dict[Future, Send] = {}
@@ -163,16 +163,22 @@ class _Batch:
                 free = self.concurrency - len(inflight)
                 want = free if (self.halt is None and self.queue
                                 and (not inflight or 2 * free >= self.concurrency)) else 0
-                if results or want:
-                    for send in self._commit(results, want):
-                        inflight[pool.submit(self._send, send)] = send
+                # one transaction per refill (finished sends wait for it): few commits
+                if want or (results and (not inflight or self.halt is not None)):
+                    sends = self._commit(results, want)
                     results = []
+                    for send, slot in reserve_slots(runtime_limiter(self.rt),
+                                                     [(x.channel, x) for x in sends]):
+                        if isinstance(slot, float):
+                            inflight[pool.submit(self._send, send, slot)] = send
+                        else:  # paused or Redis down: not sent, recorded with the next
+                            results.append((send, slot))
                 if not inflight:
                     if self.halt is not None or not self.queue:
                         return
                     continue
                 done, _ = wait(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
-                results = [(inflight.pop(f), f.result()) for f in done]
+                results.extend((inflight.pop(f), f.result()) for f in done)
 
     def _check(self) -> None:
         """Stop claiming when the lease is lost or the campaign is no longer sending."""
@@ -184,138 +190,128 @@ class _Batch:
         with self.rt.sessions() as session:
             status = session.scalar(select(Campaign.status).where(
                 Campaign.id == self.campaign_id))
-        if status != SENDING:
+        if status != CampaignStatus.SENDING.value:
             self.halt = self.halt or "halted"
 
-    def _send(self, send: Send) -> Any:
-        """In a pool thread: wait for the rate limit, call WeChat; never raises."""
+    def _send(self, send: Send, slot: float) -> Any:
+        """In a pool thread: wait for the send's rate-limit slot, call WeChat; never raises."""
         try:
-            limiter(self.rt).acquire(send.channel)
-            return perform(wechat_client(self.rt), send, self.payload)
-        except Exception as exc:  # classified by _record, one row at a time
+            wait_until(slot)
+            return channels.perform(channels.push_client(self.rt), send, self.payload)
+        except Exception as exc:  # classified by _outcome, one row at a time
             return exc
 
     def _commit(self, results: list[tuple[Send, Any]], want: int) -> list[Send]:
         """One transaction: record finished sends, then claim up to `want` rows."""
         now = self.rt.now()
         with transaction(self.rt.sessions) as session:
-            rows = [self._record(session, send, outcome, now) for send, outcome in results]
-            if rows:  # before claiming: a row put back to pending may be claimed again now
-                session.execute(_ROW, rows)
-            sends: list[Send] = []
-            if want and self.halt is None:
-                claimed: list[dict[str, Any]] = []
-                sends = self._claim(session, want, now, claimed)
-                if claimed:
-                    session.execute(_ROW, claimed)
+            records = [self._outcome(session, send, outcome, now) for send, outcome in results]
+            sends = self._claim(session, want, now, records) if want and not self.halt else []
+            if records:
+                session.execute(_RECORD, records)
         for alert in self.alerts:
             log.error("ALERT %s", alert)
         self.alerts.clear()
         return sends
 
     def _claim(self, session: Session, want: int, now: Any,
-               rows: list[dict[str, Any]]) -> list[Send]:
-        """pending (or orphaned sending) -> sending with the channel WeChat allows."""
-        ids = [self.queue.popleft() for _ in range(min(want, len(self.queue)))]
-        found = session.execute(select(Delivery.id, Delivery.openid, Delivery.status,
-                                       Delivery.channel, Delivery.attempts)
-                                .where(Delivery.id.in_(ids), Delivery.status.in_(OPEN))
-                                .order_by(Delivery.id)).all()
-        followers = {f.openid: f for f in session.scalars(
-            select(Follower).where(Follower.openid.in_({r.openid for r in found})))}
+               records: list[dict[str, Any]]) -> list[Send]:
+        """pending (or orphaned sending) -> sending on the channel WeChat allows, one UPDATE."""
         at = to_utc_naive(now)
-        sends = []
-        for r in found:
-            attempts = r.attempts + 1
-            if attempts > MAX_ATTEMPTS:
-                rows.append(_row(r.id, DeliveryStatus.FAILED.value, r.attempts, at, r.channel,
-                                 reason="too_many_attempts"))
+        chosen: list[Send] = []
+        for _ in range(min(want, len(self.queue))):
+            row_id = self.queue.popleft()
+            row = self.rows[row_id]
+            if row.attempts >= MAX_ATTEMPTS:
+                records.append(_record(row_id, DeliveryStatus.FAILED.value, row.attempts, at,
+                                       row.channel, reason="too_many_attempts"))
                 continue
-            follower = followers.get(r.openid)
-            if r.status == DeliveryStatus.SENDING.value:
-                choice = resume(session, r.id, r.channel, follower, self.payload, now, attempts)
+            if row.status == SENDING:  # left by a dead worker: same channel, same grant
+                choice = channels.resume(session, row_id, row.channel, row.follower,
+                                         self.payload, now, row.attempts + 1)
             else:
-                choice = choose(session, r.id, follower, self.payload, now, attempts)
+                choice = channels.choose(session, row_id, row.follower, self.payload, now,
+                                         row.attempts + 1)
             if isinstance(choice, str):
-                rows.append(_row(r.id, DeliveryStatus.SKIPPED.value, attempts, at,
-                                 reason=choice))
+                records.append(_record(row_id, DeliveryStatus.SKIPPED.value, row.attempts + 1,
+                                       at, reason=choice))
                 self.report.counts[f"skipped:{choice}"] += 1
             else:
-                rows.append(_row(r.id, DeliveryStatus.SENDING.value, attempts, at,
-                                 choice.channel))
-                sends.append(choice)
-        return sends
+                chosen.append(choice)
+        if not chosen:
+            return []
+        claimed = set(session.scalars(update(_T).where(
+            _T.c.id.in_([s.delivery_id for s in chosen]), _T.c.status.in_(OPEN)).values(
+            status=SENDING, attempts=_T.c.attempts + 1, updated_at=at,
+            channel=case({s.delivery_id: s.channel for s in chosen}, value=_T.c.id))
+            .returning(_T.c.id)))
+        for send in chosen:
+            if send.delivery_id not in claimed:  # closed meanwhile (campaign stopped)
+                channels.release(session, send)
+                continue
+            row = self.rows[send.delivery_id]
+            row.status, row.channel, row.attempts = SENDING, send.channel, send.attempts
+        return [s for s in chosen if s.delivery_id in claimed]
 
-    def _record(self, session: Session, send: Send, outcome: Any, now: Any) -> dict[str, Any]:
+    def _outcome(self, session: Session, send: Send, outcome: Any, now: Any) -> dict[str, Any]:
         """The row update for one finished send, with its side effects on the ledger."""
-        at = to_utc_naive(now)
         if isinstance(outcome, Paused):  # not called at all: the try does not count
             self._backoff(outcome.seconds)
-            release(session, send)
-            return _row(send.delivery_id, DeliveryStatus.PENDING.value, send.attempts - 1, at)
+            channels.release(session, send)
+            return self._requeue(send, send.attempts - 1, now, later=True)
         if isinstance(outcome, redis_lib.RedisError):  # before the HTTP call: not sent
             outcome = TransportError(f"redis: {outcome}")
-        verdict = judge(outcome)
+        verdict = channels.judge(outcome)
         self.report.counts[verdict.action] += 1
         self._streak = self._streak + 1 if verdict.action == "retry" else 0
-        base = {"send_id": send.delivery_id, "attempts": send.attempts, "at": at,
+        base = {"row_id": send.delivery_id, "attempts": send.attempts, "at": to_utc_naive(now),
                 "channel": send.channel, "errcode": verdict.errcode, "reason": verdict.reason}
         if verdict.action == "sent":
-            return _row(**base, status=DeliveryStatus.SENT.value, msgid=verdict.msgid)
+            return _record(**base, status=DeliveryStatus.SENT.value, msgid=verdict.msgid)
         if verdict.action == "failed":
-            self._recipient_failed(session, send, verdict.errcode, now)
-            return _row(**base, status=DeliveryStatus.FAILED.value)
+            channels.after_failure(session, send, verdict.errcode, self.payload, now)
+            return _record(**base, status=DeliveryStatus.FAILED.value)
         if verdict.action == "unknown":
             log.warning("campaign %s delivery %s oh=%s outcome unknown (%s): not resent",
                         self.campaign_id, send.delivery_id, openid_hash(send.openid),
                         verdict.detail[:200])
-            return _row(**base, status=DeliveryStatus.UNKNOWN.value)
+            return _record(**base, status=DeliveryStatus.UNKNOWN.value)
+        channels.release(session, send)  # refused or not sent: the reservation is free again
+        return self._not_sent(session, send, verdict, base, now)
+
+    def _not_sent(self, session: Session, send: Send, verdict: channels.Verdict,
+                  base: dict[str, Any], now: Any) -> dict[str, Any]:
+        """Refused for the whole campaign, or surely not sent: stop, pause, or try again."""
         if verdict.action == "stop":
-            release(session, send)
-            if stop_campaign(session, self.campaign_id, verdict.errcode or 0, verdict.detail,
-                             now):
+            reason = f"WeChat errcode {verdict.errcode}: {verdict.detail}"
+            if stop_campaign(session, self.campaign_id, reason, now, errcode=verdict.errcode,
+                             errmsg=verdict.detail[:200]):
                 self.alerts.append(f"campaign {self.campaign_id} stopped: WeChat errcode "
                                    f"{verdict.errcode} ({verdict.detail[:120]}); fix the "
                                    "campaign or the account's API permissions")
             self.halt = "halted"
-            return _row(**base, status=DeliveryStatus.FAILED.value)
-        release(session, send)
-        return self._not_sent(session, send, verdict.action, base)
+            return _record(**base, status=DeliveryStatus.FAILED.value)
+        if verdict.action == "quota":  # never lost: pending until the pause is over
+            self._backoff(runtime_limiter(self.rt).pause(send.channel))
+            return self._requeue(send, send.attempts - 1, now, later=True)
+        if verdict.action == "next_channel":
+            channels.close_window(session, send.openid)
+            return self._requeue(send, send.attempts, now, later=False)
+        if self._streak >= self.concurrency and self.halt != "retry":  # WeChat unreachable
+            self.halt = self.report.state = "retry"
+            self.report.resume_in = retry_delay(self.rt.redis, self.campaign_id,
+                                                 self.report.batch)
+        return self._requeue(send, send.attempts, now, later=True)  # transport or token
 
-    def _not_sent(self, session: Session, send: Send, action: str,
-                  base: dict[str, Any]) -> dict[str, Any]:
-        """A send that surely did not go out: pending again (or failed after many tries)."""
-        if action == "quota":  # never lost: pending until the pause is over (uncounted)
-            self._backoff(limiter(self.rt).pause(send.channel))
-            base["attempts"] = send.attempts - 1
-        elif action == "next_channel":  # the window is closed for us: pick another channel
-            session.execute(update(Follower).where(Follower.openid == send.openid).values(
-                cs_sent=CS_LIMIT).execution_options(synchronize_session=False))
-            self.queue.appendleft(send.delivery_id)
-        elif send.attempts >= MAX_ATTEMPTS:
-            return _row(**base, status=DeliveryStatus.FAILED.value)
-        else:  # retry: transport or token; again later in this run, or after a pause
-            self.queue.append(send.delivery_id)
-            if self._streak >= self.concurrency:
-                self.halt = "retry"
-                self.report.state, self.report.resume_in = "retry", RETRY_DELAY
-        base.update(channel=None, errcode=None, reason=None)
-        return _row(**base, status=DeliveryStatus.PENDING.value)
-
-    def _recipient_failed(self, session: Session, send: Send, errcode: int | None,
-                          now: Any) -> None:
-        """43004: the citizen no longer follows; 43101: consent gone, revoke it."""
-        if errcode == 43004:
-            session.execute(update(Follower).where(Follower.openid == send.openid).values(
-                active=False, unfollowed_at=to_utc_naive(now))
-                .execution_options(synchronize_session=False))
-        elif errcode == 43101:
-            template_id = (self.payload.get("template") or {}).get("template_id", "")
-            revoke_all(session, send.openid, template_id, "43101", now)
+    def _requeue(self, send: Send, attempts: int, now: Any, later: bool) -> dict[str, Any]:
+        """Back to pending (the send surely did not go out); claimed again in this run
+        (at once for a channel change, else after the others or after a pause)."""
+        row = self.rows[send.delivery_id]
+        row.status, row.channel, row.attempts = PENDING, None, attempts
+        (self.queue.append if later else self.queue.appendleft)(send.delivery_id)
+        return _record(send.delivery_id, PENDING, attempts, to_utc_naive(now))
 
     def _backoff(self, seconds: float) -> None:
         """Quota: stop claiming; the batch resumes after the pause (rows stay pending)."""
-        self.halt = "backoff"
-        self.report.state = "backoff"
+        self.halt = self.report.state = "backoff"
         self.report.resume_in = max(self.report.resume_in or 0.0, seconds)
-

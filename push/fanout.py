@@ -28,7 +28,7 @@ from bot.store.db import transaction
 from bot.store.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from push.audience import audience_page
 from push.audit import SYSTEM, audit
-from push.recovery import DUE, OPEN, PLANNED, Lease, is_planned, lease_key
+from push.recovery import DUE, HALTED, OPEN, PLANNED, Lease, is_planned, lease_key
 
 log = logging.getLogger("qzbot.push.fanout")
 SENDING = CampaignStatus.SENDING.value
@@ -161,18 +161,18 @@ def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
     return True
 
 
-def stop_campaign(session: Session, campaign_id: int, errcode: int, errmsg: str,
-                  now: datetime) -> bool:
-    """A campaign-level WeChat error: sending -> stopped, audit, skip the rows not sent."""
+def stop_campaign(session: Session, campaign_id: int, reason: str, now: datetime,
+                  **detail: Any) -> bool:
+    """sending -> stopped (a campaign-level error), audited as the system; the rows not
+    sent are skipped. True when this call stopped it (the caller raises the alert)."""
     at = to_utc_naive(now)
-    reason = f"WeChat errcode {errcode}: {errmsg}"[:500]
     result = session.execute(update(Campaign).where(
-        Campaign.id == campaign_id, Campaign.status == SENDING).values(
-        status=CampaignStatus.STOPPED.value, stop_reason=reason, finished_at=at,
+        Campaign.id == campaign_id, Campaign.status.in_((SENDING, *DUE))).values(
+        status=CampaignStatus.STOPPED.value, stop_reason=reason[:500], finished_at=at,
         updated_at=at))
     if result.rowcount:
-        audit(session, SYSTEM, "stopped", now, campaign_id=campaign_id, errcode=errcode,
-              errmsg=errmsg[:200])
+        audit(session, SYSTEM, "stopped", now, campaign_id=campaign_id, reason=reason[:200],
+              **detail)
     skip_remaining(session, campaign_id, "campaign_stopped", now)
     return bool(result.rowcount)
 
@@ -184,6 +184,14 @@ def skip_remaining(session: Session, campaign_id: int, reason: str, now: datetim
         Delivery.status == DeliveryStatus.PENDING.value).values(
         status=DeliveryStatus.SKIPPED.value, reason=reason, updated_at=to_utc_naive(now)))
     return result.rowcount or 0
+
+
+def close_if_halted(session: Session, campaign_id: int, now: datetime) -> int:
+    """A stopped or cancelled campaign: its rows not yet sent are skipped, not dropped."""
+    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    if status not in HALTED:
+        return 0
+    return skip_remaining(session, campaign_id, f"campaign_{status}", now)
 
 
 def campaign_counts(session: Session, campaign_id: int) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def _runtime() -> Runtime:
     if rt.extras.get("push_pid") != os.getpid():
         rt.engine.dispose(close=False)  # the parent's connections stay the parent's
         rt.extras.pop("wechat_client", None)
+        rt.extras.pop("push_client", None)
         rt.extras.pop("push_limiter", None)
         rt.extras["push_pid"] = os.getpid()
     return rt
@@ -73,7 +74,10 @@ def _waiting(rt: Runtime, job_id: str, at: datetime | None) -> bool:
     if status not in WAITING:
         return False
     if status != JobStatus.SCHEDULED:
-        return at is None
+        # "queued" but no longer in the queue: dequeued by a worker that died before it
+        # started the job (RQ would requeue it only at its 10-minute maintenance)
+        queued = Queue(job.origin, connection=rt.redis).get_job_position(job_id) is not None
+        return at is None and queued
     when = _scheduled_at(rt, job)
     now = datetime.now(UTC)
     if when is None or when < now - timedelta(seconds=OVERDUE):
@@ -172,8 +176,18 @@ def _failures_recorded(rt: Runtime, campaign_id: int, batch: int | None) -> Iter
         raise
 
 
-def _failures(rt: Runtime, campaign_id: int, batch: int) -> int:
+def _failures(rt: Runtime, campaign_id: int, batch: int | str) -> int:
     return int(rt.redis.get(f"{PREFIX}:fails:{campaign_id}:{batch}") or 0)
+
+
+def _give_up_planning(rt: Runtime, campaign_id: int) -> int:
+    """The planner failed MAX_JOB_FAILURES times: stop the campaign, alert."""
+    reason = f"fan-out failed {MAX_JOB_FAILURES} times (audit: job_failed)"
+    with transaction(rt.sessions) as session:
+        stopped = fanout.stop_campaign(session, campaign_id, reason, rt.now())
+    if stopped:
+        log.error("ALERT campaign %s stopped: %s", campaign_id, reason)
+    return int(stopped)
 
 
 def sweep(rt: Runtime) -> dict[str, int]:
@@ -204,11 +218,15 @@ def sweep(rt: Runtime) -> dict[str, int]:
             log.error("ALERT campaign %s batch %s failed %d times: its open rows are closed "
                       "(reason job_failed)", campaign_id, batch, MAX_JOB_FAILURES)
     for campaign_id in dict.fromkeys(found.fanouts):
-        done["fanouts"] += _submit(rt, f"fanout:{campaign_id}",
-                                   f"qzbot-push-fanout-{campaign_id}", fan_out,
-                                   (campaign_id,)) is not None
+        if _failures(rt, campaign_id, "plan") >= MAX_JOB_FAILURES:
+            done["stopped"] += _give_up_planning(rt, campaign_id)
+        elif _submit(rt, f"fanout:{campaign_id}", f"qzbot-push-fanout-{campaign_id}", fan_out,
+                     (campaign_id,)) is not None:
+            done["fanouts"] += 1
     for campaign_id, batch in retry:
-        done["batches"] += enqueue_batch(rt, campaign_id, batch) is not None
-    if any(done.values()):
+        if enqueue_batch(rt, campaign_id, batch) is not None:
+            done["batches"] += 1
+    done = Counter({k: n for k, n in done.items() if n})
+    if done:
         log.info("push sweep: %s", dict(done))
     return dict(done)

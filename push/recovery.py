@@ -29,6 +29,7 @@ OPEN = (DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value)
 PLANNED = "fanout_planned"  # audit action written once every delivery row exists
 DUE = (CampaignStatus.APPROVED.value, CampaignStatus.SCHEDULED.value)
 HALTED = (CampaignStatus.STOPPED.value, CampaignStatus.CANCELLED.value)
+RETRY_DELAY, RETRY_MAX = 5.0, 300.0  # seconds (transport errors: WeChat unreachable)
 
 
 def lease_key(campaign_id: int, batch: int | None = None) -> str:
@@ -100,6 +101,14 @@ class Lease:
             self._if_ours("release")
         except redis_lib.RedisError as exc:
             log.warning("lease %s not released (it lapses by itself): %s", self.key, exc)
+
+
+def retry_delay(redis: Any, campaign_id: int, batch: int) -> float:
+    """Delay before a batch halted by transport errors runs again: 5 s, doubling, <= 5 min."""
+    key = f"{PREFIX}:retries:{campaign_id}:{batch}"
+    halts = int(redis.incr(key))
+    redis.expire(key, 3600)
+    return min(RETRY_MAX, RETRY_DELAY * 2 ** (halts - 1))
 
 
 def is_planned(session: Session, campaign_id: int) -> bool:

@@ -2,20 +2,28 @@
 
 Both sweep for stranded push work at start and then periodically (push.jobs.sweep): a
 batch whose worker was killed is enqueued again once its lease lapses, so restarting
-`qzbot worker` finishes every campaign without a manual step.
+`qzbot worker` finishes every campaign without a manual step. The forking worker sweeps
+from a separate (spawned) process: a thread in a process that forks a work horse per job
+could be holding a lock (a connection pool's, a statement cache's) at the fork, and the
+horse would wait for it forever.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
+import os
 import threading
+import time
+from multiprocessing.process import BaseProcess
 
 from rq import Queue, SimpleWorker, Worker
 from rq.timeouts import TimerDeathPenalty
 
 from bot import jobs
-from bot.runtime import Runtime
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
 from push import jobs as push_jobs
 
 log = logging.getLogger("qzbot.worker")
@@ -63,9 +71,35 @@ def start_sweeper(rt: Runtime, interval: float | None = None) -> threading.Event
     return stop
 
 
+def _sweep_forever(settings: Settings, interval: float, parent: int) -> None:
+    """The sweeper process: its own runtime; it ends when the worker that started it has."""
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("qzbot").setLevel(settings.log.level.upper())
+    rt = build_runtime(settings)
+    try:
+        while os.getppid() == parent:
+            safe_sweep(rt)
+            deadline = time.monotonic() + interval
+            while time.monotonic() < deadline and os.getppid() == parent:
+                time.sleep(min(0.5, interval))
+    finally:
+        rt.close()
+
+
+def start_sweeper_process(rt: Runtime, interval: float | None = None) -> BaseProcess:
+    """Sweep every `interval` seconds from a spawned process (for a forking worker)."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_sweep_forever, args=(rt.settings, interval or sweep_interval(rt), os.getpid()),
+        name="qzbot-push-sweep", daemon=True)
+    process.start()
+    return process
+
+
 def start_thread_worker(rt: Runtime) -> threading.Thread:
     """Run a worker inside this process (embedded Redis has no other process to reach)."""
     jobs.use_runtime(rt)
+    rt.extras["push_pid"] = os.getpid()  # jobs run in this very process: keep its pool
     queues = [Queue(name, connection=rt.redis) for name in queue_names()]
     worker = ThreadWorker(queues, connection=rt.redis)
     safe_sweep(rt)
@@ -82,15 +116,17 @@ def run_worker(rt: Runtime, burst: bool = False, preload: tuple[str, ...] = ()) 
     preload: modules to import once here rather than in every forked job (e.g. job code).
     """
     jobs.use_runtime(rt)
+    rt.extras["push_pid"] = os.getpid()  # a forked work horse has another pid: new pool
     for name in preload:
         importlib.import_module(name)
     safe_sweep(rt)
     rt.engine.dispose()  # each job's work horse is a fork: don't share pooled connections
-    stop = None if burst else start_sweeper(rt)
+    sweeper = None if burst else start_sweeper_process(rt)
     queues = [Queue(name, connection=rt.redis) for name in queue_names()]
     worker = Worker(queues, connection=rt.redis)
     try:
         return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     finally:
-        if stop is not None:
-            stop.set()
+        if sweeper is not None:
+            sweeper.terminate()
+            sweeper.join(timeout=5)

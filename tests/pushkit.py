@@ -152,3 +152,91 @@ class Sim:
 def ago(now: datetime, **delta) -> datetime:
     """now - timedelta(**delta)."""
     return now - timedelta(**delta)
+
+
+def worker_env(db_url: str, sim_url: str, **push) -> dict[str, str]:
+    """Environment for a `qzbot worker` subprocess on the test database, Redis and simulator."""
+    import os
+
+    from tests.conftest import AES_KEY, APP_ID, REDIS_TEST_URL, TOKEN
+
+    env = {k: v for k, v in os.environ.items() if k not in ("QZBOT_CONFIG", "QZBOT_NOW")}
+    env.update({
+        "QZBOT_WECHAT__APP_ID": APP_ID, "QZBOT_WECHAT__APP_SECRET": "test-secret",
+        "QZBOT_WECHAT__TOKEN": TOKEN, "QZBOT_WECHAT__ENCODING_AES_KEY": AES_KEY,
+        "QZBOT_WECHAT__API_BASE_URL": sim_url, "QZBOT_WECHAT__API_TIMEOUT_SECONDS": "2",
+        "QZBOT_DATABASE__URL": db_url, "QZBOT_REDIS__URL": REDIS_TEST_URL,
+        "QZBOT_SECURITY__SECRET_KEY": "test-secret-key", "QZBOT_LOG__LEVEL": "INFO"})
+    for key, value in push.items():
+        if isinstance(value, dict):
+            value = "{" + ", ".join(f'{k} = "{v}"' for k, v in value.items()) + "}"
+        env[f"QZBOT_PUSH__{key.upper()}"] = str(value)
+    return env
+
+
+def start_worker(env: dict[str, str], log_path, burst: bool = False):
+    """`qzbot worker` in its own process group (so a kill takes its horse and scheduler)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    qzbot = str(Path(sys.executable).parent / "qzbot")
+    out = open(log_path, "wb")  # noqa: SIM115 - closed with the process by stop_worker
+    proc = subprocess.Popen([qzbot, "worker", *(["--burst"] if burst else [])], env=env,
+                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log_file = out
+    return proc
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant, as a crash of its machine would: RQ's work
+    horse runs in a process group of its own, so killing the worker's group is not enough."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        victims = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for victim in victims:
+        try:
+            victim.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(victims, timeout=10)
+
+
+def stop_worker(proc, kill: bool = False, timeout: float = 20.0) -> None:
+    """Stop a worker: SIGTERM to its process group (warm shutdown), or kill its whole tree."""
+    import os
+    import signal
+
+    if kill:
+        kill_tree(proc.pid)
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        proc.log_file.close()
+
+
+def count_rows(rt, campaign_id: int, *statuses: str) -> int:
+    """Rows of the campaign in any of `statuses`."""
+    from sqlalchemy import func
+
+    with rt.sessions() as s:
+        return s.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.campaign_id == campaign_id, Delivery.status.in_(statuses)))
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.02) -> None:
+    """Poll until predicate() is true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

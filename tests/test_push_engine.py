@@ -23,7 +23,6 @@ from push.simulator import SimConfig, create_simulator, start_in_thread
 from tests.conftest import APP_ID, make_settings
 from tests.pushkit import (
     FINAL,
-    TPL,
     Sim,
     add_follower,
     ago,
@@ -67,9 +66,9 @@ def rt(db_url, redis_client, clock, sim):
     use_runtime(runtime)
     yield runtime
     use_runtime(None)
-    client = runtime.extras.get("wechat_client")
-    if client is not None:
-        client.close()
+    for name in ("wechat_client", "push_client"):
+        if runtime.extras.get(name) is not None:
+            runtime.extras[name].close()
     runtime.close()
 
 
@@ -86,6 +85,12 @@ def setup_campaign(rt, n: int = 10, *, consent: bool = False, **fields) -> tuple
         c = make_campaign(s, now, **fields)
         s.commit()
         return c.id, openids
+
+
+def counts_of(rt, campaign_id: int) -> dict:
+    """campaign_counts in a session of its own."""
+    with rt.sessions() as s:
+        return fanout.campaign_counts(s, campaign_id)
 
 
 def run(rt, campaign_id: int, timeout: float = 30.0) -> None:
@@ -201,7 +206,7 @@ def test_every_rule_end_to_end_exactly_once(rt, sim):
     assert {d.reason for o, d in got.items() if d.status == "skipped"} == {"no_channel"}
     assert sim.received() == {oid(i): 1 for i in range(20)}
     assert campaign(rt, cid).status == "done" and campaign(rt, cid).finished_at
-    counts = fanout.campaign_counts(rt.sessions(), cid)
+    counts = counts_of(rt, cid)
     assert counts["status"] == {"sent": 20, "skipped": 9} and counts["total"] == 29
     assert counts["channel"]["custom"] == 10 and counts["reason"] == {"no_channel": 9}
     with rt.sessions() as s:
@@ -319,7 +324,7 @@ def test_ambiguous_answers_are_unknown_and_never_resent(rt, sim, kind):
     jobs.sweep(rt)
     drain(rt)
     assert sim.received() == {o: 1 for o in openids}  # it went out once; never again
-    assert fanout.campaign_counts(rt.sessions(), cid)["status"] == {"sent": 4, "unknown": 1}
+    assert counts_of(rt, cid)["status"] == {"sent": 4, "unknown": 1}
 
 
 def test_token_invalidated_mid_run_refreshes_once(rt, sim):
@@ -357,18 +362,44 @@ def test_transport_error_is_retried(rt, sim, monkeypatch):
     from bot.errors import TransportError
 
     failed: list[str] = []
+    perform = channels.perform
 
     def flaky(client, send, pl):
         if send.openid == oid(1) and not failed:
             failed.append(send.openid)
             raise TransportError("connect refused")
-        return channels.perform(client, send, pl)
+        return perform(client, send, pl)
 
-    monkeypatch.setattr(deliver, "perform", flaky)
+    monkeypatch.setattr(channels, "perform", flaky)
     cid, openids = setup_campaign(rt, 5, payload=payload("template"))
     run(rt, cid)
     assert failed and sim.received() == {o: 1 for o in openids}
     assert rows(rt, cid)[oid(1)].attempts == 2
+
+
+def test_unreachable_wechat_halts_the_batch_and_resumes(rt, sim, monkeypatch):
+    from bot.errors import TransportError
+    from push import recovery
+
+    monkeypatch.setattr(recovery, "RETRY_DELAY", 0.2)
+    perform = channels.perform
+    down = [True]
+
+    def unreachable(client, send, pl):
+        if down[0]:
+            raise TransportError("connect refused")
+        return perform(client, send, pl)
+
+    monkeypatch.setattr(channels, "perform", unreachable)
+    cid, openids = setup_campaign(rt, 7, payload=payload("template"))
+    fanout.plan_fanout(rt, cid, lambda b: None)
+    report = deliver.run_batch(rt, cid, 1)
+    assert (report.state, report.resume_in) == ("retry", 0.2)
+    assert {d.status for d in rows(rt, cid).values()} == {"pending"}  # nothing lost
+    assert deliver.run_batch(rt, cid, 1).resume_in == 0.4  # doubling
+    down[0] = False
+    assert deliver.run_batch(rt, cid, 1).state == "done"
+    assert sim.received() == {o: 1 for o in openids} and campaign(rt, cid).status == "done"
 
 
 # --- planner, jobs, recovery --------------------------------------------------------
@@ -438,10 +469,34 @@ def test_failed_jobs_are_recorded_then_their_batch_closed(rt, sim, monkeypatch):
     assert campaign(rt, cid).status == "done" and not sim.received()
 
 
+def test_a_planner_that_keeps_failing_stops_the_campaign(rt, monkeypatch, caplog):
+    def boom(*args, **kwargs):
+        raise RuntimeError("audience query broke")
+
+    monkeypatch.setattr(fanout, "plan_fanout", boom)
+    cid, _ = setup_campaign(rt, 3)
+    for _ in range(jobs.MAX_JOB_FAILURES):
+        jobs.sweep(rt)  # approved and due: enqueued again after each failure
+        drain(rt)
+    with caplog.at_level(logging.ERROR, logger="qzbot.push"):
+        assert jobs.sweep(rt) == {"stopped": 1}
+    c = campaign(rt, cid)
+    assert c.status == "stopped" and "fan-out failed" in c.stop_reason
+    assert any("ALERT" in r.message for r in caplog.records)
+    with rt.sessions() as s:
+        errors = s.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "job_failed")).all()
+        assert len(errors) == jobs.MAX_JOB_FAILURES
+        assert errors[0]["error"] == "RuntimeError: audience query broke"
+
+
 def test_cancelled_and_unfollowed_get_nothing(rt, sim):
     cid, openids = setup_campaign(rt, 10, payload=payload("template"))
-    other, _ = setup_campaign(rt, 0, payload=payload("template"))
-    fanout.plan_fanout(rt, cid, lambda b: None)
+    with rt.sessions() as s:
+        other = make_campaign(s, rt.now(), payload=payload("template")).id
+        s.commit()
+    for campaign_id in (cid, other):
+        fanout.plan_fanout(rt, campaign_id, lambda b: None)
     with rt.sessions() as s:
         s.get(Follower, oid(1)).active = False  # unfollowed after planning
         s.get(Campaign, cid).status = "cancelled"
@@ -449,13 +504,12 @@ def test_cancelled_and_unfollowed_get_nothing(rt, sim):
     for batch in (1, 2):
         assert deliver.run_batch(rt, cid, batch).state == "halted"
     assert {d.reason for d in rows(rt, cid).values()} == {"campaign_cancelled"}
-    with rt.sessions() as s:
-        c = s.get(Campaign, other)
-        c.all_followers = True
-        s.commit()
-    run(rt, other)
+    for batch in (1, 2):
+        assert deliver.run_batch(rt, other, batch).state == "done"
     assert sorted(sim.received()) == sorted(set(openids) - {oid(1)})
-    assert rows(rt, other)[oid(1)].reason == "unfollowed"
+    assert (rows(rt, other)[oid(1)].status, rows(rt, other)[oid(1)].reason) == (
+        "skipped", "unfollowed")
+    assert campaign(rt, other).status == "done"
 
 
 def test_rows_left_sending_are_resent_under_the_lease(rt, sim):
@@ -492,3 +546,45 @@ def test_rate_limiter_shares_and_pauses(redis_client):
     assert limiter.paused_for(["template", "custom"]) > 0
     time.sleep(0.25)
     assert limiter.pause("template", base=0.2) == pytest.approx(0.4, abs=0.01)  # doubled
+
+
+def test_sweep_recovers_lost_and_stranded_jobs(rt, sim):
+    cid, openids = setup_campaign(rt, 10, payload=payload("template"))
+    # the approve commit happened but its enqueue was lost: the sweep starts the campaign
+    assert jobs.sweep(rt) == {"fanouts": 1}
+    assert jobs.sweep(rt) == {}  # its planner job waits in the queue: nothing more
+    drain(rt, cid)
+    assert campaign(rt, cid).status == "done" and sim.received() == {o: 1 for o in openids}
+    with rt.sessions() as s:
+        other = make_campaign(s, rt.now(), payload=payload("template")).id
+        s.commit()
+    fanout.plan_fanout(rt, other, lambda b: jobs.enqueue_batch(rt, other, b))
+    queue = Queue(jobs.PUSH_QUEUE, connection=rt.redis)
+    assert queue.job_ids == [f"qzbot-push-batch-{other}-1", f"qzbot-push-batch-{other}-2"]
+    # a worker dequeued batch 1 and died before starting it: "queued", but in no queue
+    rt.redis.lrem(queue.key, 1, f"qzbot-push-batch-{other}-1")
+    assert jobs.sweep(rt) == {"batches": 1}
+    assert f"qzbot-push-batch-{other}-1-r1" in queue.job_ids
+    drain(rt, other)
+    assert campaign(rt, other).status == "done"
+    assert sim.received() == {o: 2 for o in openids}  # one message per campaign
+
+
+def test_keep_alive_client_outcomes(rt, sim):
+    import socket
+
+    from bot.errors import TransportError
+
+    client = channels.push_client(rt)
+    assert isinstance(client, channels.KeepAliveClient)
+    for i in range(3):
+        assert client.send_custom_text(oid(i), "hello cid=ka")["errcode"] == 0
+    assert len(client._idle) == 1  # one keep-alive connection for sequential calls
+    with socket.socket() as probe:  # a port nobody listens on: surely not sent
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    closed = channels.KeepAliveClient(f"http://127.0.0.1:{port}", APP_ID, "x", client.tokens,
+                                      (0.5, 0.5))
+    with pytest.raises(TransportError):
+        closed.send_custom_text(oid(1), "hello")
+    closed.close()
