@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import SHANGHAI, to_utc_naive
 from bot.content.schema import NOTICE_KINDS
 from bot.errors import CampaignInvalid, InvalidTransition, NotFound, PermissionDenied
 from bot.settings import Settings
-from bot.store.models import PUBLIC, Campaign, Delivery, Record, Role, Staff, Topic
+from bot.store.models import PUBLIC, Campaign, Record, Role, Staff, Topic
 from bot.store.models import CampaignStatus as S
 from bot.store.queries import visible_by_keys
 from push.audit import audit
@@ -257,16 +257,3 @@ def cancel(session: Session, campaign: Campaign, staff: Staff, now: datetime) ->
     _transition(session, campaign, staff.name, "cancel", (S.DRAFT, S.SUBMITTED, S.APPROVED,
                                                           S.SCHEDULED, S.SENDING),
                 S.CANCELLED, now)
-
-
-def delivery_counts(session: Session, campaign_id: int) -> dict[str, int]:
-    """Rows per status (and per status:reason for the not-sent ones)."""
-    counts: dict[str, int] = {}
-    rows = session.execute(select(Delivery.status, Delivery.reason, func.count())
-                           .where(Delivery.campaign_id == campaign_id)
-                           .group_by(Delivery.status, Delivery.reason))
-    for status, reason, n in rows:
-        counts[status] = counts.get(status, 0) + n
-        if reason:
-            counts[f"{status}:{reason}"] = counts.get(f"{status}:{reason}", 0) + n
-    return counts

@@ -231,11 +231,12 @@ def push_status(obj, campaign_id) -> None:
     from sqlalchemy import select
 
     from bot.store.models import AuditEntry
-    from push.campaigns import delivery_counts, get_campaign
+    from push.campaigns import get_campaign
+    from push.fanout import campaign_counts
 
     with obj.runtime.sessions() as session:
         c = get_campaign(session, campaign_id)
-        counts = delivery_counts(session, campaign_id)
+        counts = campaign_counts(session, campaign_id)
         trail = list(session.scalars(select(AuditEntry).where(AuditEntry.campaign_id == c.id)
                                      .order_by(AuditEntry.id)))
     click.echo(f"campaign {c.id} “{c.title}”: {c.status}"
@@ -245,11 +246,13 @@ def push_status(obj, campaign_id) -> None:
                f"{c.audience_preview}, records {', '.join(c.record_keys)}")
     for entry in trail:
         click.echo(f"  {to_local_naive(entry.at):%Y-%m-%d %H:%M:%S} {entry.actor}: {entry.action}")
+    click.echo(f"deliveries: {counts['total']}")
     for name in ("pending", "sending", "sent", "failed", "skipped", "unknown"):
-        click.echo(f"{name}: {counts.get(name, 0)}")
-    for name, n in sorted(counts.items()):
-        if ":" in name:
-            click.echo(f"  {name}: {n}")
+        click.echo(f"{name}: {counts['status'].get(name, 0)}")
+    for group in ("channel", "reason", "errcode"):
+        if counts[group]:
+            click.echo(f"by {group}: " + ", ".join(f"{k} {n}" for k, n in
+                                                  sorted(counts[group].items())))
 
 
 @push.command("list")
