@@ -26,6 +26,7 @@ immutable once built, so concurrent searches need no locking.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,6 +35,7 @@ from handlers.search_build import build_exact, build_tables, register_words
 from handlers.search_query import Query, parse_query
 from handlers.search_score import score_query
 from handlers.search_text import (
+    MAX_RAW_CHARS,
     Segmenter,
     digit_runs,
     is_cjk,
@@ -55,6 +57,8 @@ _NOTICE_KIND_WORDS = {
     "rail": "轨道交通", "other": "",
 }
 MAX_LIMIT = 50
+# answers to recent distinct questions kept per index (results are small: keys and scores)
+QUERY_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class SearchIndex:
             self._tables = build_tables(records, self._synonyms)
             self._exact = build_exact(records)
         self._keys = [doc.key for doc in records]  # the records live in the data layer
+        # per index, so a rebuild (content change, notice expiry) starts with an empty cache
+        self._cached = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._rank)
 
     def __len__(self) -> int:
         """Number of indexed documents."""
@@ -151,6 +157,15 @@ class SearchIndex:
             limit = 5
         if not self._keys:
             return SearchResult([], False)
+        if not isinstance(query, str):
+            query = "" if query is None else str(query)
+        # only the first MAX_RAW_CHARS characters are ever read (parse_query), so they are
+        # the cache key; popular questions repeat (a typhoon day: "渡轮还开吗" all day long)
+        shared = self._cached(query[:MAX_RAW_CHARS], limit)
+        return SearchResult(list(shared.hits), shared.confident)  # callers get their own list
+
+    def _rank(self, query: str, limit: int) -> SearchResult:
+        """Parse, score and rerank (the uncached search)."""
         with using(self._segmenter):
             parsed = parse_query(query, self._synonyms, self._known)
             exact = self._exact_matches(parsed)

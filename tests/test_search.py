@@ -300,3 +300,12 @@ def test_concurrent_searches_agree(index: SearchIndex) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_repeated_questions_are_cached_per_index(index: SearchIndex) -> None:
+    first = index.search("公交卡丢了怎么补办")
+    first.hits.clear()  # a caller's list is its own
+    again = index.search("公交卡丢了怎么补办")
+    assert again.hits and index._cached.cache_info().hits >= 1
+    fresh = SearchIndex([SearchDoc("faq:z", "faq", "公交卡丢了怎么补办", "答")])
+    assert fresh._cached.cache_info().currsize == 0  # a rebuilt index starts empty
