@@ -101,7 +101,9 @@ class SearchService:
         """Search, then keep only records the data layer says are visible now."""
         result = self.index(session, now).search(query, limit=limit)
         keys = [hit.key for hit in result.hits]
+        if result.confident:  # the answer is the top record alone, if it is still visible
+            top = visible_by_keys(session, keys[:1], now)
+            if top:
+                return Found(list(top.values()), True)
         visible = visible_by_keys(session, keys, now)
-        records = [visible[k] for k in keys if k in visible]
-        top_survived = bool(keys) and keys[0] in visible
-        return Found(records, bool(result.confident and top_survived))
+        return Found([visible[k] for k in keys if k in visible], False)

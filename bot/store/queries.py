@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    and_,
+    bindparam,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,11 +25,14 @@ from bot.store.models import Follower, Interaction, Meta, Record, UnansweredQuer
 CONTENT_REVISION = "content_revision"
 
 
+def _visible(now_param: ColumnElement) -> ColumnElement[bool]:
+    return and_(Record.public.is_(True), Record.kind != "synonym",
+                or_(Record.ends_at.is_(None), Record.ends_at > now_param))
+
+
 def visible_clause(now: datetime) -> ColumnElement[bool]:
     """SQL condition for records a citizen may see at `now`."""
-    stamp = to_utc_naive(now)
-    return and_(Record.public.is_(True), Record.kind != "synonym",
-                or_(Record.ends_at.is_(None), Record.ends_at > stamp))
+    return _visible(literal(to_utc_naive(now), DateTime()))
 
 
 def visible_records(session: Session, now: datetime) -> list[Record]:
@@ -27,13 +40,18 @@ def visible_records(session: Session, now: datetime) -> list[Record]:
     return list(session.scalars(select(Record).where(visible_clause(now))))
 
 
+# built once: answering a question runs it every time (row-value IN with expanding keys)
+_VISIBLE_BY_KEYS = select(Record).where(
+    tuple_(Record.kind, Record.rid).in_(bindparam("pairs", expanding=True)),
+    _visible(bindparam("now", type_=DateTime())))
+
+
 def visible_by_keys(session: Session, keys: Iterable[str], now: datetime) -> dict[str, Record]:
     """The visible records among `keys` ("kind:id"), re-checked at `now`."""
     pairs = [tuple(k.split(":", 1)) for k in keys if ":" in k]
     if not pairs:
         return {}
-    wanted = or_(*(and_(Record.kind == kind, Record.rid == rid) for kind, rid in pairs))
-    rows = session.scalars(select(Record).where(visible_clause(now), wanted))
+    rows = session.scalars(_VISIBLE_BY_KEYS, {"pairs": pairs, "now": to_utc_naive(now)})
     return {r.key: r for r in rows}
 
 
