@@ -19,20 +19,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.clock import to_utc_naive
 from bot.runtime import Runtime
 from bot.store.db import transaction
 from bot.store.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from bot.store.queries import upsert_insert
 from push.audience import audience_page
 from push.audit import SYSTEM, audit
 from push.recovery import DUE, HALTED, OPEN, PLANNED, Lease, is_planned, lease_key
 
 log = logging.getLogger("qzbot.push.fanout")
 SENDING = CampaignStatus.SENDING.value
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 @dataclass
@@ -63,11 +62,8 @@ def insert_rows(session: Session, campaign_id: int, batch: int, openids: list[st
     """One pending row per openid; rows that exist already are left alone."""
     if not openids:
         return 0
-    dialect = session.get_bind().dialect.name
-    if dialect not in _INSERTS:
-        raise NotImplementedError(f"no INSERT ... ON CONFLICT for {dialect}")
     at = to_utc_naive(now)
-    stmt = _INSERTS[dialect](Delivery.__table__).on_conflict_do_nothing(
+    stmt = upsert_insert(session, Delivery.__table__).on_conflict_do_nothing(
         index_elements=["campaign_id", "openid"])
     rows = [{"campaign_id": campaign_id, "openid": o, "batch": batch,
              "status": DeliveryStatus.PENDING.value, "attempts": 0, "updated_at": at}

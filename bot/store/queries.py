@@ -79,10 +79,13 @@ def bump_content_revision(session: Session) -> int:
 
 def upsert_insert(session: Session, table):
     """The dialect's INSERT (with ON CONFLICT support) for the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    else:
+    elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise NotImplementedError(f"no INSERT ... ON CONFLICT for {dialect}")
     return insert(table)
 
 
