@@ -129,9 +129,14 @@ def clock():
 
 
 @pytest.fixture
-def runtime(db_url, redis_client, clock):
-    """A runtime on the test database, real Redis and the pinned clock."""
-    rt = build_runtime(make_settings(db_url), redis_client=redis_client, clock=clock)
+def runtime(request, db_url, redis_client, clock):
+    """A runtime on the test database, real Redis and the pinned clock.
+
+    A test module may set SETTINGS_OVERRIDES = {section: {key: value}} for all its tests.
+    """
+    overrides = getattr(request.module, "SETTINGS_OVERRIDES", {})
+    rt = build_runtime(make_settings(db_url, **overrides), redis_client=redis_client,
+                       clock=clock)
     yield rt
     rt.close()
 

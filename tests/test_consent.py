@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from bot.runtime import build_runtime
 from bot.store.db import transaction
 from bot.store.models import Consent, Interaction, Subscription
 from bot.subscribemsg import (
@@ -37,7 +36,6 @@ from push.consent import (
     revoke_all,
     template_topic,
 )
-from tests.conftest import make_settings
 from tests.wx import ACCOUNT, CITIZEN
 
 DATA = Path(__file__).parent / "data"
@@ -58,13 +56,8 @@ TEMPLATES = {
 }
 
 
-@pytest.fixture
-def runtime(db_url, redis_client, clock):
-    """The conftest runtime, with the consent templates and a public base URL configured."""
-    settings = make_settings(db_url, push={"templates": TEMPLATES, "public_base_url": BASE_URL})
-    rt = build_runtime(settings, redis_client=redis_client, clock=clock)
-    yield rt
-    rt.close()
+# the conftest runtime, with the consent templates and a public base URL configured
+SETTINGS_OVERRIDES = {"push": {"templates": TEMPLATES, "public_base_url": BASE_URL}}
 
 
 _times = iter(range(1_700_000_000, 1_800_000_000))

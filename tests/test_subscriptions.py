@@ -13,26 +13,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.runtime import build_runtime
 from bot.settings import DEFAULT_DISTRICTS
 from bot.store.db import transaction
 from bot.store.models import Follower, Subscription
 from bot.wechat.replies import utf8_len
 from push import subscriptions as subs
-from tests.conftest import make_settings
 from tests.test_consent import BASE_URL, GOV, TEMPLATES, TRAVEL, popup, post
 from tests.wx import CITIZEN
 
 OTHER = "oOTHERcitizen000000000000000"
 
 
-@pytest.fixture
-def runtime(db_url, redis_client, clock):
-    """The conftest runtime, with the consent templates and a public base URL configured."""
-    settings = make_settings(db_url, push={"templates": TEMPLATES, "public_base_url": BASE_URL})
-    rt = build_runtime(settings, redis_client=redis_client, clock=clock)
-    yield rt
-    rt.close()
+# the conftest runtime, with the consent templates and a public base URL configured
+SETTINGS_OVERRIDES = {"push": {"templates": TEMPLATES, "public_base_url": BASE_URL}}
 
 
 def held(runtime, openid: str = CITIZEN) -> list[tuple[str, str, str]]:
