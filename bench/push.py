@@ -100,7 +100,8 @@ def environment(db_url: str, redis_url: str, sim_url: str, **push: str) -> dict[
         "QZBOT_WECHAT__APP_ID": APP_ID, "QZBOT_WECHAT__APP_SECRET": APP_SECRET,
         "QZBOT_WECHAT__TOKEN": "benchtoken", "QZBOT_WECHAT__API_BASE_URL": sim_url,
         "QZBOT_DATABASE__URL": db_url, "QZBOT_REDIS__URL": redis_url,
-        "QZBOT_SECURITY__SECRET_KEY": "bench-secret", "QZBOT_LOG__LEVEL": "WARNING",
+        "QZBOT_SECURITY__SECRET_KEY": "bench-push-secret-key-of-at-least-32-bytes",
+        "QZBOT_LOG__LEVEL": "WARNING",
         "BENCH_SIM_URL": sim_url, "PYTHONPATH": str(ROOT)})
     env.update({f"QZBOT_PUSH__{k.upper()}": str(v) for k, v in push.items()})
     return env
@@ -157,8 +158,27 @@ def new_campaign(rt, topic: str) -> int:
             "template_id": "TPL_BENCH", "channel": "template", "long_term": False,
             "data": {"first": {"value": "公交线路调整"}, "keyword1": {"value": "2026-12-01"}},
             "url": f"https://jtj.quanzhou.gov.cn/notice?cid={c.id}"}}
+        bench_approval(s, c, rt.now())
         s.commit()
         return c.id
+
+
+def bench_approval(session, campaign, now) -> None:
+    """What sending re-checks (issue 6): its record exists 主动公开, the approval is sealed."""
+    from bot.store.models import Record
+    from push.review import seal
+
+    key = "notice:bench"
+    if session.scalar(select(Record.id).where(Record.kind == "notice",
+                                              Record.rid == "bench")) is None:
+        stamp = now.replace(tzinfo=None)
+        session.add(Record(kind="notice", rid="bench", title="公交线路调整",
+                           disclosure="主动公开", public=True, urgent=False,
+                           data={"title": "公交线路调整"}, digest="0" * 64,
+                           created_at=stamp, updated_at=stamp))
+        session.flush()
+    assert key in campaign.record_keys
+    seal(session, campaign, now)
 
 
 # --- running workers -------------------------------------------------------------------

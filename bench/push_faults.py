@@ -35,6 +35,7 @@ from sqlalchemy import func, select  # noqa: E402
 from bench.push import (  # noqa: E402
     LOG,
     QZBOT,
+    bench_approval,
     drop_database,
     environment,
     free_port,
@@ -95,6 +96,7 @@ def campaign(rt) -> int:
                          "data": {"thing1": {"value": "公交线路调整"},
                                   "time2": {"value": "2026-12-01 08:00"}},
                          "url": f"https://jtj.quanzhou.gov.cn/notice?cid={c.id}"}}
+        bench_approval(s, c, rt.now())  # sending re-checks the record and the approval
         s.commit()
         return c.id
 

@@ -73,7 +73,6 @@ app_secret = "bench-secret"
 token = "{token}"
 encoding_aes_key = "{key}"
 account_id = "{account}"
-require_encryption = true
 
 [database]
 url = "sqlite:///{db}"

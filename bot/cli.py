@@ -50,8 +50,9 @@ def fail(message: str, code: int = 1) -> None:
 @click.pass_context
 def cli(ctx: click.Context, config: str | None) -> None:
     """qzbot — WeChat service of 泉州市交通运输局 (泉州交通运输)."""
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from bot.logs import setup_logging
+
+    setup_logging(logging.WARNING)  # offset-stamped times, openids redacted
     ctx.obj = Obj(config)
 
 
@@ -89,8 +90,10 @@ def content() -> None:
 @content.command("import")
 @click.argument("pack", type=click.Path(dir_okay=False))
 @click.option("--prune", is_flag=True, help="Delete records of the pack's kinds not in the pack.")
+@click.option("--force", is_flag=True,
+              help="With --prune: let a kind listed with no records delete all of that kind.")
 @click.pass_obj
-def content_import(obj: Obj, pack: str, prune: bool) -> None:
+def content_import(obj: Obj, pack: str, prune: bool, force: bool) -> None:
     """Import a content pack (all-or-nothing, idempotent)."""
     from bot.content.pack import import_pack, read_pack
     from bot.store.db import require_current_schema, transaction
@@ -101,7 +104,7 @@ def content_import(obj: Obj, pack: str, prune: bool) -> None:
 
     with transaction(rt.sessions) as session:
         report = import_pack(session, read_pack(pack), source=pack, now=rt.now(),
-                             districts=obj.settings.bot.districts, prune=prune)
+                             districts=obj.settings.bot.districts, prune=prune, force=force)
         drafts = drafts_for_changes(session, obj.settings, rt.now(), report.changed_public)
     click.echo(f"{pack}: {report.summary()}")
     if drafts:
@@ -110,17 +113,40 @@ def content_import(obj: Obj, pack: str, prune: bool) -> None:
 
 @content.command("export")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File (default stdout).")
+@click.option("--all", "include_all", is_flag=True,
+              help="Every record, not only 主动公开 ones (needs --as and the account's key).")
+@click.option("--as", "as_name", default=None, help="Staff account exporting with --all.")
+@click.option("--key", default=None, help="Account key (default $QZBOT_STAFF_KEY).")
 @click.pass_obj
-def content_export(obj: Obj, output: str | None) -> None:
-    """Export every record as a content pack."""
+def content_export(obj: Obj, output: str | None, include_all: bool, as_name: str | None,
+                   key: str | None) -> None:
+    """Export the 主动公开 records (--all: every record) as a content pack."""
     from bot.content.pack import export_pack
 
+    if include_all and not as_name:
+        raise click.UsageError("--all exports non-public records: --as STAFF is required")
     with obj.runtime.sessions() as session:
-        text = export_pack(session)
+        if include_all:
+            _audit_full_export(obj, session, as_name, key, output)
+        text = export_pack(session, include_non_public=include_all)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+def _audit_full_export(obj: Obj, session, name: str, key: str | None,
+                       output: str | None) -> None:
+    """Authenticate the staff account and audit (committed) that it exported every record."""
+    import os
+
+    from push.audit import audit
+    from push.staff import authenticate
+
+    staff = authenticate(session, name, key or os.environ.get("QZBOT_STAFF_KEY"))
+    audit(session, staff.name, "content_export_all", obj.runtime.now(),
+          output=output or "stdout")
+    session.commit()
 
 
 @cli.group()

@@ -47,19 +47,24 @@ def serve(obj: Obj, host: str, port: int, workers: int, demo: bool) -> None:
     """Run the webhook (gunicorn; in-process server + worker on the embedded Redis)."""
     from bot import create_app
     from bot.redisconn import is_embedded
+    from bot.secrets_check import refuse_published_secrets
 
+    refuse_published_secrets(obj.settings, demo=demo)  # before anything listens or migrates
     logging.getLogger("qzbot").setLevel(obj.settings.log.level.upper())
     if demo:
         _prepare_demo(obj)
     if is_embedded(obj.runtime.redis):
         from werkzeug.serving import run_simple
 
+        from bot.logs import ScrubbedRequestHandler
         from push.worker import start_thread_worker
 
         app = create_app(runtime=obj.runtime)
         start_thread_worker(obj.runtime)
         click.echo(f"qzbot on http://{host}:{port}/wechat (embedded Redis, in-process worker)")
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        # the access log must not show the openid WeChat appends to the callback URL
+        run_simple(host, port, app, threaded=True, use_reloader=False,
+                   request_handler=ScrubbedRequestHandler)
         return
     from bot.wsgi import run_gunicorn
 
@@ -121,16 +126,19 @@ def _post(obj: Obj, url: str, args: dict, body: str) -> tuple[int, str]:
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--preload", multiple=True, metavar="MODULE",
               help="Import MODULE once before forking jobs (repeatable).")
+@click.option("--demo", is_flag=True, help="Local demo: accept the published demo secrets.")
 @click.pass_obj
-def worker(obj: Obj, burst: bool, preload: tuple[str, ...]) -> None:
+def worker(obj: Obj, burst: bool, preload: tuple[str, ...], demo: bool) -> None:
     """Run an RQ worker (with scheduler) on qzbot's queues."""
     from bot.redisconn import is_embedded
+    from bot.secrets_check import refuse_published_secrets
     from push.worker import run_worker
 
     logging.getLogger("qzbot").setLevel(obj.settings.log.level.upper())
     if is_embedded(obj.runtime.redis):
         fail("qzbot worker needs a Redis server ([redis] url); with the embedded Redis, "
              "`qzbot serve` runs the worker in-process")
+    refuse_published_secrets(obj.settings, demo=demo)
     run_worker(obj.runtime, burst=burst, preload=preload)
 
 

@@ -72,6 +72,13 @@ class PlaintextRefused(RequestRejected):
     reason = "plaintext_refused"
 
 
+class ReplayedRequest(RequestRejected):
+    """A (timestamp, nonce) pair already used for another message (a captured URL re-used)."""
+
+    status = 403
+    reason = "replayed"
+
+
 class BodyTooLarge(RequestRejected):
     """Body over the configured limit."""
 

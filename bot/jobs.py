@@ -1,7 +1,9 @@
 """RQ entry points of the citizen side: module-level, ids and plain data only, thin wrappers.
 
 A job runs with the process's runtime: the worker sets it (`use_runtime`); otherwise one is
-built from the settings file/env on first use.
+built from the settings file/env on first use. Job arguments hold openids and texts
+(personal data): every job gets a description with the openid's pseudonym only, since RQ
+logs descriptions, and these functions log `oh=` pseudonyms, never texts.
 """
 
 from __future__ import annotations
@@ -50,9 +52,12 @@ def wechat_client(rt: Runtime):
 def enqueue_customer_texts(rt: Runtime, openid: str, texts: list[str]) -> None:
     """Queue texts to send later by customer-service message (after the passive reply)."""
     try:
+        # RQ logs a job's description, by default the call with its arguments: the openid
+        # and the texts are personal data, so the description names only the pseudonym
         Queue(REPLIES_QUEUE, connection=rt.redis).enqueue(
             send_customer_texts, openid, texts, retry=Retry(max=2, interval=[5, 30]),
-            failure_ttl=7 * 86400)
+            failure_ttl=7 * 86400,
+            description=f"customer-service texts oh={openid_hash(openid)} n={len(texts)}")
     except redis.RedisError:
         log.error("could not queue %d customer-service text(s) for oh=%s", len(texts),
                   openid_hash(openid))

@@ -4,6 +4,11 @@ Every citizen message opens the window, but writing a row per message would put 
 write on the answer's hot path. Instead each process buffers "seen at" per openid in memory
 and a background thread writes them in one statement per second (INSERT .. ON CONFLICT).
 A crash loses at most the last second of presence, never an answer.
+
+Each entry carries the time the citizen wrote (event time), and the write orders by it: a
+buffered write never re-activates a citizen whose unfollow came later, nor moves a time
+backwards (bot/store/queries.upsert_followers_seen). A hung database blocks only this
+thread (each flush runs under a deadline); the buffer is capped meanwhile.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import to_utc_naive
 from bot.runtime import Runtime
+from bot.store.db import answer_deadline
 from bot.store.queries import upsert_followers_seen
 
 log = logging.getLogger("qzbot.presence")
+MAX_PENDING = 100_000  # citizens buffered while the database is away; more are dropped
+FLUSH_DEADLINE_SECONDS = 5.0
 
 
 class Presence:
@@ -36,7 +44,8 @@ class Presence:
     def seen(self, openid: str, now: datetime) -> None:
         """Note a citizen message (cheap: a dict write)."""
         with self._lock:
-            self._pending[openid] = to_utc_naive(now)
+            if len(self._pending) < MAX_PENDING or openid in self._pending:
+                self._pending[openid] = to_utc_naive(now)
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="presence")
@@ -49,14 +58,16 @@ class Presence:
         if not batch:
             return 0
         try:
-            with self.rt.sessions() as session:
+            with answer_deadline(FLUSH_DEADLINE_SECONDS), self.rt.sessions() as session:
                 upsert_followers_seen(session, batch)
                 session.commit()
-        except SQLAlchemyError:
-            log.exception("presence of %d citizen(s) not written; retrying", len(batch))
+        except SQLAlchemyError as exc:
+            log.warning("presence of %d citizen(s) not written (%s); retrying", len(batch),
+                        type(exc).__name__)
             with self._lock:
                 for openid, at in batch.items():
-                    self._pending.setdefault(openid, at)
+                    if max(self._pending.get(openid, at), at) == at:  # keep the later time
+                        self._pending[openid] = at
             return 0
         return len(batch)
 

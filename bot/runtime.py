@@ -48,8 +48,10 @@ class Runtime:
 def build_runtime(settings: Settings, *, redis_client: redis.Redis | None = None,
                   clock: Callable[[], datetime] | None = None) -> Runtime:
     """Create the runtime from settings (no schema check; callers decide)."""
-    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    engine = make_engine(settings.database.url, echo=settings.database.echo,
+                         timeouts=settings.database)
     return Runtime(settings=settings, engine=engine, sessions=make_sessionmaker(engine),
                    redis=redis_client if redis_client is not None else connect(
-                       settings.redis.url),
+                       settings.redis.url, settings.redis.connect_timeout_seconds,
+                       settings.redis.socket_timeout_seconds),
                    clock=clock or make_clock())

@@ -24,6 +24,11 @@ DEFAULT_DISTRICTS = (
 SECRET_KEYS = {"app_secret", "token", "encoding_aes_key", "previous_encoding_aes_key",
                "secret_key"}
 
+# settings that no longer exist, and what replaced them (one clear message, not "unknown")
+RETIRED = {("wechat", "require_encryption"):
+           "removed: plaintext is refused whenever encoding_aes_key is set; "
+           "allow_plaintext = true opts back in"}
+
 
 @dataclass(frozen=True)
 class WeChatSettings:
@@ -36,7 +41,9 @@ class WeChatSettings:
     previous_encoding_aes_key: str = field(default="", repr=False)
     api_base_url: str = "https://api.weixin.qq.com"
     account_id: str = "gh_qzjtys000000"
-    require_encryption: bool = False
+    # With an EncodingAESKey configured, plaintext POSTs are refused unless this is true:
+    # `signature` covers no body, so a captured callback URL would carry any body.
+    allow_plaintext: bool = False
     timestamp_window_seconds: int = 300
     max_body_bytes: int = 65536
     api_timeout_seconds: float = 5.0
@@ -48,6 +55,13 @@ class DatabaseSettings:
 
     url: str = "sqlite:///var/qzbot.sqlite3"
     echo: bool = False
+    # PostgreSQL only: a hung server must not hold an answer (5-second rule)
+    connect_timeout_seconds: int = 2  # libpq/psycopg round anything below 2 up to 2
+    statement_timeout_seconds: float = 30.0  # server-side, every statement; 0 = none
+    pool_timeout_seconds: float = 2.0  # wait for a pooled connection
+    answer_deadline_seconds: float = 1.5  # client-side, DB work of one answer in total
+    # after a database timeout the answer path skips the database this long, then retries
+    down_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,10 @@ class RedisSettings:
     url: str = ""
     dedupe_ttl_seconds: int = 60
     reply_wait_seconds: float = 4.0
+    connect_timeout_seconds: float = 0.3
+    socket_timeout_seconds: float = 0.5
+    # after a Redis timeout or refusal the answer path skips Redis this long, then retries
+    down_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -171,7 +189,9 @@ def _section_values(section_cls: type, raw: dict[str, Any], name: str, env: dict
     hints = get_type_hints(section_cls)
     known = {f.name for f in fields(section_cls)}
     for key in raw:
-        if key not in known:
+        if (name, key) in RETIRED:
+            problems.append(f"[{name}] {key}: {RETIRED[name, key]}")
+        elif key not in known:
             problems.append(f"[{name}] {key}: unknown setting")
     values: dict[str, Any] = {}
     for f in fields(section_cls):
@@ -227,14 +247,17 @@ def validate(settings: Settings) -> None:
         value = getattr(wx, key)
         if value and len(value) != 43:
             problems.append(f"[wechat] {key}: must be 43 characters (got {len(value)})")
-    if wx.require_encryption and not wx.encoding_aes_key:
-        problems.append("[wechat] require_encryption needs encoding_aes_key")
+    if wx.allow_plaintext and not wx.encoding_aes_key:
+        problems.append("[wechat] allow_plaintext: only meaningful with encoding_aes_key "
+                        "(without one, plaintext is the only mode)")
     if not wx.api_base_url.startswith(("http://", "https://")):
         problems.append("[wechat] api_base_url: must be an http(s) URL")
-    if wx.timestamp_window_seconds < 0 or wx.max_body_bytes < 1024:
-        problems.append("[wechat] timestamp_window_seconds >= 0 and max_body_bytes >= 1024")
+    if not 30 <= wx.timestamp_window_seconds <= 3600 or wx.max_body_bytes < 1024:
+        # the replay guard keeps each (timestamp, nonce) for the window: it must be bounded
+        problems.append("[wechat] timestamp_window_seconds 30..3600 and max_body_bytes >= 1024")
     if not settings.database.url:
         problems.append("[database] url: required")
+    problems += _timeout_problems(settings)
     if settings.redis.dedupe_ttl_seconds < 30:
         problems.append("[redis] dedupe_ttl_seconds: must cover the retry window (>= 30)")
     if not (0 < settings.bot.answer_budget_seconds < 4.5):
@@ -246,6 +269,21 @@ def validate(settings: Settings) -> None:
         problems.append(f"[security] secret_key: required (env {ENV_PREFIX}SECURITY__SECRET_KEY)")
     if problems:
         raise ConfigError(problems)
+
+
+def _timeout_problems(settings: Settings) -> list[str]:
+    """Backend timeouts must fit the answer budget (5-second rule, issue 6 item 7)."""
+    db, rd, problems = settings.database, settings.redis, []
+    if db.connect_timeout_seconds < 2 or db.statement_timeout_seconds < 0:
+        problems.append("[database] connect_timeout_seconds >= 2 (libpq minimum) and "
+                        "statement_timeout_seconds >= 0")
+    if not (0 < db.answer_deadline_seconds <= 3 and 0 < db.pool_timeout_seconds <= 30):
+        problems.append("[database] answer_deadline_seconds 0..3, pool_timeout_seconds 0..30")
+    if not (0 < rd.connect_timeout_seconds <= 2 and 0 < rd.socket_timeout_seconds <= 2):
+        problems.append("[redis] connect_timeout_seconds and socket_timeout_seconds: 0..2")
+    if rd.down_seconds < 0 or db.down_seconds < 0:
+        problems.append("[redis] and [database] down_seconds: must be >= 0")
+    return problems
 
 
 def _push_problems(push: PushSettings) -> list[str]:

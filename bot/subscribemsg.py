@@ -8,6 +8,14 @@ That redirect carries no signature, so anyone can forge it. What makes it safe h
 HMAC-SHA256 over openid, template id, scene and expiry with a key derived from
 [security] secret_key, compared in constant time. A forged, expired or borrowed link
 (another openid, template or scene) grants nothing. Scenes are integers 0..10000.
+
+Confirm versus cancel: the citizen chooses on WeChat's page, after we issued the one
+`reserved` of the link, and WeChat sends the same `reserved` with either action; so the
+action cannot be inside the MAC. It is bound to the token at first use instead: the first
+verified redirect decides the link's scene in the consent ledger (unique per openid,
+template, scene; handlers.consent.apply_redirect), and a redirect with the same token and
+the other action is refused (403): a captured cancel URL cannot become a confirm, nor a
+captured confirm a cancel, and a replay of the same action changes nothing.
 """
 
 from __future__ import annotations
@@ -162,6 +170,9 @@ def redirect_target() -> Response:
         if outcome is None:
             session.rollback()
             return _refuse(400, "unknown_template", openid, "该订阅消息模板已停用。" + AGAIN)
+        if outcome.refused:
+            session.rollback()
+            return _refuse(403, "reserved_used_for_other_action", openid, outcome.body + AGAIN)
         record_interaction(session, openid, "subscribemsg",
                            {"action": action, "template_id": template_id[:128],
                             "scene": scene, "changed": outcome.changed}, now)

@@ -9,20 +9,31 @@ The 5-second rule: the one slow thing an answer can meet is building the search 
 thread under `answer_budget_seconds`; an overrun answers `success` and the real answer
 follows as a customer-service message through the queue. Otherwise (the common case) the
 answer runs in the request thread: a thread hop costs more than the answer itself.
+
+Forged requests (issue 6 item 2): `signature` covers no body, so with an EncodingAESKey
+configured plaintext POSTs are refused unless `[wechat] allow_plaintext`; each
+(timestamp, nonce) pair carries one message only (bot/dedupe.ReplayGuard); the timestamp
+must be ASCII digits inside the window. Hung backends (item 7): Redis calls go through a
+guarded client and database work runs under `answer_deadline`; after a timeout the backend
+is skipped for a few seconds (bot/health): no dedupe without Redis, an apology without the
+database, and the first call after that probes again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot import jobs
-from bot.dedupe import Claim, Deduper
+from bot.dedupe import Claim, Deduper, ReplayGuard
 from bot.errors import (
     BodyTooLarge,
     PlaintextRefused,
@@ -30,9 +41,12 @@ from bot.errors import (
     SignatureError,
     StaleTimestamp,
 )
+from bot.health import Breaker
 from bot.presence import Presence
+from bot.redisconn import guarded
 from bot.router import Context, Reply, Router
 from bot.runtime import Runtime, openid_hash
+from bot.store.db import answer_deadline
 from bot.wechat.crypto import MessageCrypto
 from bot.wechat.messages import Message, parse
 from bot.wechat.replies import Article, news_reply, text_reply
@@ -42,6 +56,17 @@ log = logging.getLogger("qzbot.webhook")
 bp = Blueprint("wechat", __name__)
 APOLOGY = "抱歉，系统繁忙，请稍后再试，或拨打 12328 咨询。"
 CITIZEN_MESSAGES = {"text", "voice", "image", "video", "shortvideo", "location", "link", "file"}
+# events whose passive reply the citizen sees: they get the apology while degraded
+VISIBLE_EVENTS = {"subscribe", "scan", "click"}
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: int() also takes "١٢" and "1_0"
+_NONCE = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def _db_unavailable(exc: BaseException) -> bool:
+    """A timeout or lost connection (the backend, not a bug in a handler)."""
+    if isinstance(exc, OperationalError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class Webhook:
@@ -54,7 +79,11 @@ class Webhook:
         wx = runtime.settings.wechat
         keys = [k for k in (wx.encoding_aes_key, wx.previous_encoding_aes_key) if k]
         self.crypto = MessageCrypto(wx.token, keys, wx.app_id) if keys else None
-        self.deduper = Deduper(runtime.redis, runtime.settings.redis.dedupe_ttl_seconds)
+        self.redis_health = Breaker("redis", runtime.settings.redis.down_seconds)
+        self.db_health = Breaker("database", runtime.settings.database.down_seconds)
+        self.redis = guarded(runtime.redis, self.redis_health)
+        self.deduper = Deduper(self.redis, runtime.settings.redis.dedupe_ttl_seconds)
+        self.replays = ReplayGuard(self.redis)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
         self.presence = Presence(runtime)
 
@@ -64,39 +93,55 @@ class Webhook:
         self.presence.close()
 
     # --- verification ---------------------------------------------------------------
-    def check_fresh(self, timestamp: str) -> None:
-        """Refuse timestamps outside the configured window (replay protection)."""
+    def check_fresh(self, timestamp: str | None, nonce: str | None = "0") -> None:
+        """Refuse a malformed nonce and timestamps outside the window (a 4xx, never a 500)."""
+        if not _NONCE.fullmatch(nonce or ""):
+            raise SignatureError("nonce missing or malformed")
+        if not _TIMESTAMP.fullmatch(timestamp or ""):
+            raise StaleTimestamp("timestamp missing or not a plain integer")
+        skew = int(self.rt.now().timestamp()) - int(timestamp or 0)
+        if abs(skew) > self.rt.settings.wechat.timestamp_window_seconds:
+            raise StaleTimestamp(f"off by {skew} s")
+
+    def replay_ttl(self, timestamp: str) -> int:
+        """Seconds until `timestamp` leaves the freshness window (how long a pair matters)."""
         window = self.rt.settings.wechat.timestamp_window_seconds
-        try:
-            ts = int(timestamp)
-        except (TypeError, ValueError):
-            raise StaleTimestamp("timestamp missing or not an integer") from None
-        if window and abs(self.rt.now().timestamp() - ts) > window:
-            raise StaleTimestamp(f"off by {int(self.rt.now().timestamp() - ts)} s")
+        left = int(timestamp) + window - int(self.rt.now().timestamp()) + 1
+        return min(max(left, 1), 2 * window + 1)
 
     def open(self, args, body: bytes) -> tuple[str | bytes, bool]:
         """Verify a POST and return (message XML, was_encrypted)."""
         timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
         token = self.rt.settings.wechat.token
+        self.check_fresh(timestamp, nonce)
         if args.get("encrypt_type", "raw").lower() == "aes":
             if self.crypto is None:
                 raise RequestRejected("encrypted message but no EncodingAESKey configured")
-            self.check_fresh(timestamp)
             return self.crypto.decrypt_message(body, args.get("msg_signature"), timestamp,
                                                nonce), True
-        if self.rt.settings.wechat.require_encryption:
-            raise PlaintextRefused("safe mode required")
+        if self.crypto is not None and not self.rt.settings.wechat.allow_plaintext:
+            # wechat-platform.md: `signature` covers no body; with a key configured a
+            # plaintext POST is a forged body under a captured URL unless the operator opts in
+            raise PlaintextRefused("plaintext POST while an EncodingAESKey is configured")
         check_signature(args.get("signature"), token, timestamp, nonce)
-        self.check_fresh(timestamp)
         return body, False
 
     # --- answering --------------------------------------------------------------------
-    def respond(self, msg: Message) -> str:
-        """The plaintext reply XML for a message ("" = `success`), deduplicated."""
+    def admit(self, msg: Message, timestamp: str, nonce: str) -> int:
+        """Bind (timestamp, nonce) to this message (ReplayedRequest if used for another);
+        returns the seconds the pair matters, the least TTL of the message's dedupe key."""
+        ttl = self.replay_ttl(timestamp)
+        self.replays.admit(timestamp, nonce, msg.dedupe_key, ttl)
+        return ttl
+
+    def respond(self, msg: Message, ttl: int = 0) -> str:
+        """The plaintext reply XML for a message ("" = `success`), deduplicated.
+
+        `ttl`: keep the dedupe key at least this long (the request's replay window)."""
         key = msg.dedupe_key
-        claim = self.deduper.claim(key)
+        claim = self.deduper.claim(key, ttl)
         if claim.claim is Claim.BUSY:
-            claim = self.deduper.wait(key, self.rt.settings.redis.reply_wait_seconds)
+            claim = self.deduper.wait(key, self.rt.settings.redis.reply_wait_seconds, ttl=ttl)
             if claim.claim is Claim.BUSY:
                 log.info("retry while still answering oh=%s key=%s: success",
                          openid_hash(msg.from_user), msg.msg_id or msg.event)
@@ -104,19 +149,45 @@ class Webhook:
         if claim.claim is Claim.DONE:
             log.info("retry answered from cache oh=%s", openid_hash(msg.from_user))
             return claim.reply
-        if self.search.ready(self.rt.sessions, self.rt.now()):
+        ready = self._search_ready()
+        if ready is None:
+            reply = self.degraded(msg)  # database down: no handler, an apology at once
+        elif ready:
             reply = self.answer(msg)  # fast path: nothing slow pending, answer in this thread
         else:
-            reply = self._answer_within_budget(msg, key)
+            reply = self._answer_within_budget(msg, key, ttl)
             if reply is None:
                 return ""
         xml = self.render(msg, reply)
-        self.deduper.store(key, xml)
-        if reply.followups:
+        self.deduper.store(key, xml, ttl)
+        if reply.followups and self.redis_health.up:  # the queue is Redis too
             jobs.enqueue_customer_texts(self.rt, msg.from_user, list(reply.followups))
         return xml
 
-    def _answer_within_budget(self, msg: Message, key: str) -> Reply | None:
+    def _search_ready(self) -> bool | None:
+        """search.ready under the answer deadline; None while the database is down."""
+        if not self.db_health.up:
+            return None
+        try:
+            with answer_deadline(self.rt.settings.database.answer_deadline_seconds):
+                return self.search.ready(self.rt.sessions, self.rt.now())
+        except Exception as exc:
+            if not _db_unavailable(exc):
+                raise
+            self.db_health.failed(exc)
+            return None
+
+    def degraded(self, msg: Message) -> Reply:
+        """The reply while the database is down: an apology where the citizen sees one."""
+        if msg.msg_type in CITIZEN_MESSAGES:
+            self.presence.seen(msg.from_user, self.rt.now())  # written when it is back
+        log.warning("answered degraded (database down) oh=%s type=%s event=%s",
+                    openid_hash(msg.from_user), msg.msg_type, msg.event or "-")
+        if msg.msg_type != "event" or msg.event in VISIBLE_EVENTS:
+            return Reply(text=APOLOGY)
+        return Reply()
+
+    def _answer_within_budget(self, msg: Message, key: str, ttl: int = 0) -> Reply | None:
         """Answer in a worker thread; past the budget return None (`success`) and send the
         answer later as a customer-service message (5-second rule)."""
         future = self.executor.submit(self.answer, msg)
@@ -125,7 +196,7 @@ class Webhook:
         except FutureTimeout:
             log.warning("answer over budget oh=%s: success now, customer-service later",
                         openid_hash(msg.from_user))
-            self.deduper.store(key, "")
+            self.deduper.store(key, "", ttl)
             future.add_done_callback(lambda f: self._send_later(msg, f))
             return None
 
@@ -134,22 +205,33 @@ class Webhook:
         started = time.perf_counter()
         if msg.msg_type in CITIZEN_MESSAGES:  # opens the 48 h customer-service window
             self.presence.seen(msg.from_user, self.rt.now())
-        with self.rt.sessions() as session:
-            ctx = Context(session=session, redis=self.rt.redis, settings=self.rt.settings,
+        with answer_deadline(self.rt.settings.database.answer_deadline_seconds), \
+                self.rt.sessions() as session:
+            ctx = Context(session=session, redis=self.redis, settings=self.rt.settings,
                           now=self.rt.now(), search=self.search,
                           openid_hash=openid_hash(msg.from_user))
             try:
                 reply = self.router.dispatch(msg, ctx)
                 if session.in_transaction():  # a commit would otherwise begin one first
                     session.commit()
-            except Exception:
-                session.rollback()
-                log.exception("handler failed oh=%s type=%s", ctx.openid_hash, msg.msg_type)
-                reply = Reply(text=APOLOGY)
+            except Exception as exc:
+                reply = self._failed(session, ctx, msg, exc)
         log.info("answered oh=%s type=%s event=%s route=%s record=%s ms=%.1f", ctx.openid_hash,
                  msg.msg_type, msg.event, ctx.notes.get("route"), ctx.notes.get("record", "-"),
                  (time.perf_counter() - started) * 1000)
         return reply
+
+    def _failed(self, session, ctx: Context, msg: Message, exc: Exception) -> Reply:
+        """A handler raised: roll back, log (the backend briefly, a bug with traceback)."""
+        try:
+            session.rollback()
+        except Exception as again:  # noqa: BLE001 - a dead connection cannot roll back
+            log.warning("rollback failed: %s", type(again).__name__)
+        if _db_unavailable(exc):
+            self.db_health.failed(exc)
+            return self.degraded(msg)
+        log.exception("handler failed oh=%s type=%s", ctx.openid_hash, msg.msg_type)
+        return Reply(text=APOLOGY)
 
     def render(self, msg: Message, reply: Reply) -> str:
         """Passive reply XML (to and from swapped), or "" for `success`."""
@@ -197,7 +279,7 @@ def handshake() -> Response:
     try:
         check_signature(args.get("signature"), hook.rt.settings.wechat.token,
                         args.get("timestamp", ""), args.get("nonce", ""))
-        hook.check_fresh(args.get("timestamp", ""))
+        hook.check_fresh(args.get("timestamp"), args.get("nonce"))
         echostr = args.get("echostr", "")
         if not echostr or len(echostr) > 256:
             raise SignatureError("echostr missing or too long")
@@ -223,10 +305,11 @@ def receive() -> Response:
         body = _read_body(hook.rt.settings.wechat.max_body_bytes)
         xml, encrypted = hook.open(request.args, body)
         msg = parse(xml)
+        ttl = hook.admit(msg, request.args["timestamp"], request.args["nonce"])
     except RequestRejected as exc:
         return _refuse(exc)
     try:
-        reply = hook.respond(msg)
+        reply = hook.respond(msg, ttl)
     except Exception:  # process boundary: never a 500 to WeChat
         log.exception("webhook failed oh=%s", openid_hash(msg.from_user))
         reply = hook.render(msg, Reply(text=APOLOGY))

@@ -1,8 +1,34 @@
-"""WSGI entry point for gunicorn: `gunicorn 'bot.wsgi:app'` (settings from QZBOT_CONFIG/env)."""
+"""WSGI entry point for gunicorn: `gunicorn 'bot.wsgi:app'` (settings from QZBOT_CONFIG/env).
+
+Like `qzbot serve`, it refuses published secrets (bot.secrets_check), logs with offset-
+stamped times, and its access log never shows the openid that WeChat appends to the
+callback URL (bot.logs.access_log_safe).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+
+
+def build_app(check_secrets: bool = True):
+    """The production app: settings checked, logging set up, access-log-safe.
+
+    check_secrets=False: `qzbot serve` already decided (it knows whether --demo was given).
+    """
+    from bot import create_app
+    from bot.logs import access_log_safe, setup_logging
+    from bot.secrets_check import refuse_published_secrets
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    if check_secrets:
+        refuse_published_secrets(settings)
+    setup_logging(logging.WARNING)
+    logging.getLogger("qzbot").setLevel(settings.log.level.upper())
+    app = create_app(settings)
+    app.wsgi_app = access_log_safe(app.wsgi_app)  # type: ignore[method-assign]
+    return app
 
 
 def run_gunicorn(config: str | None, host: str, port: int, workers: int) -> None:
@@ -20,9 +46,7 @@ def run_gunicorn(config: str | None, host: str, port: int, workers: int) -> None
                 self.cfg.set(key, value)
 
         def load(self):
-            from bot import create_app
-
-            return create_app()
+            return build_app(check_secrets=False)
 
     _App().run()
 
@@ -30,8 +54,6 @@ def run_gunicorn(config: str | None, host: str, port: int, workers: int) -> None
 def __getattr__(name: str):
     """`bot.wsgi:app` builds the app on first access (in the gunicorn worker)."""
     if name == "app":
-        from bot import create_app
-
-        globals()["app"] = create_app()
+        globals()["app"] = build_app()
         return globals()["app"]
     raise AttributeError(name)

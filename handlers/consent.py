@@ -8,6 +8,11 @@ parser accepts both); the sent event reports each bizsend's outcome, and 43101 /
 <List> versus several into `msg.consent`. Whatever arrives, the answer is `success`:
 WeChat shows nothing for these events, and a 500 would only make it retry.
 
+A popup's one-time grant is keyed by the event itself (CreateTime, a digest of its
+entries, the entry's index): two popups of one citizen in the same second both count,
+while a retry of the same event (same content; WeChat repeats it unchanged) counts once.
+The webhook's dedupe key carries the same digest (bot.wechat.messages.consent_digest).
+
 Accepting a template also subscribes the citizen to its topic, unless they already hold
 a subscription to that topic (which may be narrowed to a district: it is not widened).
 A reject revokes consent only; the topic subscription stays (customer-service messages
@@ -21,12 +26,14 @@ from dataclasses import dataclass
 
 from bot.router import SUCCESS, Context, Reply
 from bot.store.queries import record_interaction
-from bot.wechat.messages import ConsentItem, Message
+from bot.wechat.messages import ConsentItem, Message, consent_digest
 from push import subscriptions
 from push.consent import (
     REFUSED_ERRCODE,
     ConsentSource,
+    decide_redirect,
     grant,
+    redirect_decision,
     revoke_all,
     template_spec,
 )
@@ -59,9 +66,11 @@ def _popup(msg: Message, index: int, item: ConsentItem, ctx: Context) -> str:
     topic, spec = found
     if item.status == "accept":
         long_term = bool(spec.get("long_term", False))
+        # the scene names this very event: a retry (same content) finds its grant again,
+        # another popup in the same second has other content and grants its own credit
+        scene = f"popup:{msg.create_time}:{consent_digest(msg.consent)}:{index}"
         granted = grant(ctx.session, msg.from_user, item.template_id, long_term=long_term,
-                        scene=f"popup:{msg.create_time}:{index}",
-                        source=ConsentSource.POPUP.value, now=ctx.now)
+                        scene=scene, source=ConsentSource.POPUP.value, now=ctx.now)
         ensure_topic(ctx, msg.from_user, topic, "popup")
         return "granted" if granted else "already"
     if item.status == "reject":
@@ -126,29 +135,39 @@ def handle_consent(msg: Message, ctx: Context) -> Reply:
 
 @dataclass(frozen=True)
 class RedirectOutcome:
-    """What a verified redirect did, and the page that says so."""
+    """What a verified redirect did, and the page that says so (`refused`: answer 403)."""
 
     changed: bool
     title: str
     body: str
+    refused: bool = False
 
 
 def apply_redirect(ctx: Context, openid: str, template_id: str, scene: str,
                    action: str) -> RedirectOutcome | None:
-    """Confirm: one one-time credit for this scene and the topic; cancel: revoke. None = unknown."""
+    """Confirm: one credit for this scene and the topic; cancel: revoke. None = unknown template.
+
+    A link decides once (push.consent.decide_redirect): its own decision again (a reload,
+    a replay) changes nothing — no re-subscription after a later 退订, no revocation of
+    consent given later — and the other action is refused.
+    """
     found = template_spec(ctx.settings, template_id)
     if found is None:
         return None
     topic = found[0]
+    decided = decide_redirect(ctx.session, openid, template_id, scene, action, ctx.now)
+    if not decided and redirect_decision(ctx.session, openid, template_id, scene) != action:
+        return RedirectOutcome(False, "链接已使用", "此订阅链接已用于另一项选择，不能更改。",
+                               refused=True)
     if action == "confirm":
-        granted = grant(ctx.session, openid, template_id, long_term=False, scene=scene,
-                        source=ConsentSource.REDIRECT.value, now=ctx.now)
-        ensure_topic(ctx, openid, topic, "redirect")
+        if decided:
+            ensure_topic(ctx, openid, topic, "redirect")
         body = (f"您已同意接收一条“{topic}”通知，有新消息时我们会通过公众号推送给您。"
-                if granted else
+                if decided else
                 f"您已确认过接收“{topic}”通知，同一链接重复确认不会增加通知次数。")
-        return RedirectOutcome(granted, "订阅成功", body)
-    revoked = revoke_all(ctx.session, openid, template_id, "redirect:cancel", ctx.now)
-    return RedirectOutcome(bool(revoked), "已取消",
+        return RedirectOutcome(decided, "订阅成功", body)
+    if decided:
+        revoke_all(ctx.session, openid, template_id, "redirect:cancel", ctx.now)
+    return RedirectOutcome(decided, "已取消",
                            f"您未同意接收“{topic}”订阅通知，此前的此类通知授权也已撤销。"
                            "如需重新订阅，可在公众号回复“订阅”。")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from bot.clock import to_utc_naive
 from bot.router import SUCCESS, Context, Reply
@@ -60,23 +61,37 @@ def handle_scan(msg: Message, ctx: Context) -> Reply:
     return SUCCESS
 
 
-def handle_location_event(msg: Message, ctx: Context) -> Reply:
-    """Reported location (event or location message): store the latest position."""
-    lat = msg.latitude or msg.location_x
-    lon = msg.longitude or msg.location_y
+LOCATION_RECEIVED = "已收到您的位置。请告诉我您想了解的出行信息，例如“附近有没有封路”。"
+
+
+def coordinates(lat: str, lon: str) -> tuple[float, float] | None:
+    """(latitude, longitude) when both are finite and on the globe; else None."""
     try:
-        values = {"latitude": float(lat), "longitude": float(lon),
-                  "location_at": to_utc_naive(ctx.now)}
+        y, x = float(lat), float(lon)
     except ValueError:
-        log.warning("location with unparsable coordinates")
-        return SUCCESS
+        return None
+    # nan/inf parse as floats but are no place (and JSON/PostgreSQL columns would refuse
+    # or mangle them); neither are latitudes past the poles
+    if not (math.isfinite(y) and math.isfinite(x) and -90 <= y <= 90 and -180 <= x <= 180):
+        return None
+    return y, x
+
+
+def handle_location_event(msg: Message, ctx: Context) -> Reply:
+    """Reported location (event or location message): store the latest valid position.
+
+    Invalid coordinates are not stored, but the citizen still gets the normal reply.
+    """
+    reply = Reply(text=LOCATION_RECEIVED) if msg.msg_type == "location" else SUCCESS
+    point = coordinates(msg.latitude or msg.location_x, msg.longitude or msg.location_y)
+    if point is None:
+        log.warning("location with invalid coordinates oh=%s: not stored", ctx.openid_hash)
+        return reply
+    values = {"latitude": point[0], "longitude": point[1], "location_at": to_utc_naive(ctx.now)}
     upsert_follower(ctx.session, msg.from_user, ctx.now, **values)
     record_interaction(ctx.session, msg.from_user, "location",
-                       {"lat": values["latitude"], "lon": values["longitude"],
-                        "label": msg.label}, ctx.now)
-    if msg.msg_type == "location":
-        return Reply(text="已收到您的位置。请告诉我您想了解的出行信息，例如“附近有没有封路”。")
-    return SUCCESS
+                       {"lat": point[0], "lon": point[1], "label": msg.label}, ctx.now)
+    return reply
 
 
 def handle_view(msg: Message, ctx: Context) -> Reply:

@@ -225,12 +225,14 @@ def unsubscribe_text(rest: str, openid: str, ctx: Context) -> str:
 
 
 def all_off_text(openid: str, ctx: Context) -> str:
-    """全部退订: remove every subscription."""
+    """全部退订: remove every subscription and opt out of every push (broadcasts too)."""
     removed = subs.unsubscribe(ctx.session, openid)
+    subs.opt_out(ctx.session, openid, ctx.now)
     if not removed:
-        return "您当前没有任何订阅，无需退订。回复“订阅”查看可订阅的内容。"
+        return ("您当前没有任何订阅；已为您停止全部推送（含面向全体关注者的通知）。"
+                "如需重新接收，请回复“订阅”。")
     return (f"已退订全部 {len(removed)} 项订阅：" + "、".join(subs.label_of(s) for s in removed)
-            + "。如需重新订阅，请回复“订阅”。")
+            + "，并停止全部推送。如需重新订阅，请回复“订阅”。")
 
 
 def mine_text(openid: str, ctx: Context) -> str:

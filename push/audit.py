@@ -1,15 +1,19 @@
-"""The audit log: every staff action and campaign transition (who, when, what)."""
+"""The audit log: every staff action and campaign transition (who, when, what).
+
+Times are stored naive UTC and shown in Asia/Shanghai with their offset (`shown_at`).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from bot.clock import to_utc_naive
+from bot.clock import SHANGHAI, to_utc_naive
 from bot.store.models import AuditEntry
 
-SYSTEM = "system"
+SYSTEM = "system"  # automatic drafts, the push engine
+BOOTSTRAP = "bootstrap"  # the first staff account creates itself
 
 
 def audit(session: Session, actor: str, action: str, now: datetime,
@@ -17,3 +21,8 @@ def audit(session: Session, actor: str, action: str, now: datetime,
     """Append an audit entry in the caller's transaction."""
     session.add(AuditEntry(at=to_utc_naive(now), actor=actor, action=action,
                            campaign_id=campaign_id, detail=detail))
+
+
+def shown_at(at: datetime) -> str:
+    """An audit time (naive UTC) as Asia/Shanghai local time with its offset (+08:00)."""
+    return at.replace(tzinfo=UTC).astimezone(SHANGHAI).isoformat(timespec="seconds")

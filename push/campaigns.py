@@ -1,8 +1,13 @@
 """Campaigns: draft -> submitted -> approved | rejected -> scheduled -> sending -> done | cancelled.
 
-先审查后发布 (细则 二(八)): a campaign goes out only after a second staff account approved it.
-Only 主动公开 records can be attached (checked at creation and again at approval). Domain
-functions never commit: the CLI (the edge) commits, then enqueues the fan-out.
+先审查后发布 (细则 二(八)): a campaign goes out only after a second staff account approved it:
+the approver differs from the author, the submitter and everyone who edited it (admins too;
+system-made drafts are "written" by the system, so the submitter is the first person). What
+the reviewer approves is hashed (push/review.py); a change afterwards sends it back to review.
+Only 主动公开 records can be attached (checked at creation and again at approval). Non-urgent
+sends never start in quiet hours ([push] quiet_start/quiet_end; content-pack.md: only urgent
+notices may be pushed then), whether the time came from approval or from a reschedule.
+Domain functions never commit: the CLI (the edge) commits, then enqueues.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from bot.clock import SHANGHAI, to_utc_naive
 from bot.content.schema import NOTICE_KINDS
 from bot.errors import CampaignInvalid, InvalidTransition, NotFound, PermissionDenied
 from bot.settings import Settings
-from bot.store.models import PUBLIC, Campaign, Record, Role, Staff, Topic
+from bot.store.models import PUBLIC, AuditEntry, Campaign, Record, Role, Staff, Topic
 from bot.store.models import CampaignStatus as S
 from bot.store.queries import visible_by_keys
 from push.audit import audit
 from push.render import render_payload
-from push.staff import require_role
+from push.review import RENDER_KEY, record_digests, review_hash, seal, send_back, what_changed
+from push.review import review_components as _components
+from push.staff import normalise_name, require_role
 
 TOPIC_ALIASES = {"gov": Topic.GOV, "project": Topic.PROJECT, "travel": Topic.TRAVEL,
                  "policy": Topic.POLICY} | {t.value: t for t in Topic}
@@ -126,9 +133,9 @@ def create_campaign(session: Session, settings: Settings, now: datetime, *, acto
     if records:
         title = title or (records[0].title if len(records) == 1
                           else f"{records[0].title}等{len(records)}条")
-        payload = render_payload(records, title, template, overrides or {},
-                                 settings.push.truncate_fields if truncate is None else truncate,
-                                 now, problems)
+        fit = settings.push.truncate_fields if truncate is None else truncate
+        payload = render_payload(records, title, template, overrides or {}, fit, now, problems)
+        payload[RENDER_KEY] = _render_inputs(title, overrides or {}, template, fit, records)
     if problems:
         raise CampaignInvalid(problems)
     stamp = to_utc_naive(now)
@@ -144,6 +151,64 @@ def create_campaign(session: Session, settings: Settings, now: datetime, *, acto
     audit(session, actor, "create", now, campaign.id, records=campaign.record_keys,
           topic=topic, audience=campaign.audience_preview)
     return campaign
+
+
+def _render_inputs(title: str, overrides: dict[str, str], template: dict | None,
+                   truncate: bool, records: list[Record]) -> dict:
+    """What the payload was rendered from, so an edit or a changed record can re-render it."""
+    return {"title": title, "overrides": dict(overrides), "truncate": truncate,
+            "template_id": template["template_id"] if template else None,
+            "digests": {r.key: r.digest for r in records}}
+
+
+def rerender(session: Session, settings: Settings, campaign: Campaign, now: datetime, *,
+             title: str | None = None, overrides: dict[str, str] | None = None) -> list[str]:
+    """Render the payload again from the current records (and new title/fields); problems
+    leave the campaign unchanged."""
+    old = campaign.payload or {}
+    inputs = dict(old.get(RENDER_KEY) or _legacy_inputs(campaign))
+    problems: list[str] = []
+    records = []
+    for key in campaign.record_keys:
+        kind, _, rid = key.partition(":")
+        record = session.scalar(select(Record).where(Record.kind == kind, Record.rid == rid))
+        if record is None:
+            problems.append(f"record {key}: not found")
+        records.append(record)
+    known = {spec["template_id"]: spec for spec in settings.push.templates.values()}
+    template = known.get(inputs["template_id"]) if inputs.get("template_id") else None
+    if inputs.get("template_id") and template is None:
+        problems.append(f"template {inputs['template_id']!r} is no longer configured")
+    if problems:
+        return problems
+    merged = {**inputs.get("overrides", {}), **(overrides or {})}
+    title = title or inputs["title"]
+    payload = render_payload(records, title, template, merged, bool(inputs.get("truncate")),
+                             now, problems)
+    if not problems:
+        payload[RENDER_KEY] = _render_inputs(title, merged, template,
+                                             bool(inputs.get("truncate")), records)
+        campaign.payload = payload
+        campaign.title = title[:200]
+    return problems
+
+
+def _legacy_inputs(campaign: Campaign) -> dict:
+    """Render inputs of a campaign rendered before they were kept: its values as overrides."""
+    template = (campaign.payload or {}).get("template") or {}
+    return {"title": campaign.title, "truncate": False,
+            "template_id": template.get("template_id"),
+            "overrides": {k: v.get("value", "") for k, v in (template.get("data") or {}).items()},
+            "digests": {}}
+
+
+def stale_records(session: Session, campaign: Campaign) -> list[str]:
+    """Attached records whose text changed since the payload was rendered."""
+    rendered = ((campaign.payload or {}).get(RENDER_KEY) or {}).get("digests")
+    if rendered is None:
+        return []  # rendered before digests were kept: nothing to compare with
+    now = record_digests(session, campaign)
+    return [key for key in campaign.record_keys if rendered.get(key) != now.get(key)]
 
 
 def audience_size(session: Session, campaign: Campaign) -> int:
@@ -164,12 +229,28 @@ def _transition(session: Session, campaign: Campaign, actor: str, action: str,
     audit(session, actor, action, now, campaign.id, before=before, after=target.value, **detail)
 
 
-def submit(session: Session, campaign: Campaign, staff: Staff, now: datetime) -> None:
-    """Hand a draft to review; its audience must not be empty."""
+def submit(session: Session, campaign: Campaign, staff: Staff, now: datetime,
+           settings: Settings | None = None) -> None:
+    """Hand a draft (or a rejected campaign) to review; its audience must not be empty.
+
+    A payload rendered from a record that has changed since is rendered again first (needs
+    `settings`), so the reviewer sees the current text.
+    """
     require_role(staff, Role.EDITOR)
+    if campaign.status not in (S.DRAFT.value, S.REJECTED.value):
+        raise InvalidTransition(f"campaign {campaign.id} is {campaign.status}; cannot submit "
+                                "(allowed from: draft, rejected)")
+    stale = stale_records(session, campaign)
+    if stale:
+        problems = (rerender(session, settings, campaign, now) if settings is not None
+                    else [f"record {key} changed since the message was rendered" for key in stale])
+        if problems:
+            raise CampaignInvalid(problems)
     _require_audience(session, campaign)
-    _transition(session, campaign, staff.name, "submit", (S.DRAFT,), S.SUBMITTED, now,
-                audience=campaign.audience_preview)
+    _transition(session, campaign, staff.name, "submit", (S.DRAFT, S.REJECTED), S.SUBMITTED,
+                now, audience=campaign.audience_preview, rerendered=stale)
+    campaign.submitter = staff.name
+    campaign.reject_reason = None
 
 
 def _require_audience(session: Session, campaign: Campaign) -> None:
@@ -179,25 +260,85 @@ def _require_audience(session: Session, campaign: Campaign) -> None:
 
 
 def approve(session: Session, settings: Settings, campaign: Campaign, staff: Staff,
-            now: datetime) -> datetime | None:
-    """Approve (a different account than the author); returns when to fan out (None = now)."""
+            now: datetime, expect: str | None = None) -> datetime | None:
+    """Approve what will be sent (by someone who did not write, edit or submit it); returns
+    when to fan out (None = now). `expect`: the review hash (or a prefix of at least 8) the
+    reviewer saw in `push status`; a campaign that changed since is refused."""
     require_role(staff, Role.REVIEWER)
-    if staff.name == campaign.author:
-        raise PermissionDenied(f"{staff.name} wrote campaign {campaign.id}; "
+    if normalise_name(staff.name) in contributors(session, campaign):
+        raise PermissionDenied(f"{staff.name} wrote, edited or submitted campaign {campaign.id}; "
                                "another staff account must approve it (先审查后发布)")
     problems: list[str] = []
     resolve_records(session, campaign.record_keys, now, problems)  # still 主动公开?
+    problems += [f"record {key} changed since the message was rendered: `push edit "
+                 f"{campaign.id}` or reject it" for key in stale_records(session, campaign)]
     if problems:
         raise CampaignInvalid(problems)
+    if expect is not None and not _matches_hash(review_hash(session, campaign), expect):
+        raise CampaignInvalid([f"campaign {campaign.id} changed since you reviewed it "
+                               "(review hash differs): see `push status` again"])
     _require_audience(session, campaign)
     due = when_due(settings, campaign, now)
     target = S.SCHEDULED if due is not None else S.APPROVED
+    components = seal(session, campaign, now)
     _transition(session, campaign, staff.name, "approve", (S.SUBMITTED,), target, now,
-                audience=campaign.audience_preview, due=due.isoformat() if due else "now")
+                audience=campaign.audience_preview, due=due.isoformat() if due else "now",
+                hash=campaign.approved_hash, review=components)
     campaign.approver = staff.name
     if due is not None:
         campaign.send_at = to_utc_naive(due)
     return due
+
+
+def _matches_hash(current: str, expect: str) -> bool:
+    expect = expect.strip().lower()
+    return len(expect) >= 8 and current.startswith(expect)
+
+
+def contributors(session: Session, campaign: Campaign) -> set[str]:
+    """Everyone who shaped the campaign: author, submitter, and every create/edit/submit."""
+    actors = set(session.scalars(select(AuditEntry.actor).where(
+        AuditEntry.campaign_id == campaign.id,
+        AuditEntry.action.in_(("create", "edit", "submit")))))
+    names = {campaign.author, campaign.submitter, *actors} - {None}
+    return {_normalised(n) for n in names}
+
+
+def _normalised(name: str) -> str:
+    try:
+        return normalise_name(name)
+    except PermissionDenied:  # a legacy or system name: compared as stored
+        return name
+
+
+def edit(session: Session, settings: Settings, campaign: Campaign, staff: Staff,
+         now: datetime, *, title: str | None = None,
+         overrides: dict[str, str] | None = None) -> list[str]:
+    """Change the title or template fields (re-rendered and checked); returns what changed.
+
+    A rejected campaign becomes a draft again (then `push submit`); an approved or scheduled
+    one goes back to review. A campaign that is sending can only be cancelled.
+    """
+    require_role(staff, Role.EDITOR)
+    editable = (S.DRAFT, S.REJECTED, S.SUBMITTED, S.APPROVED, S.SCHEDULED)
+    if campaign.status not in {s.value for s in editable}:
+        raise InvalidTransition(f"campaign {campaign.id} is {campaign.status}; cannot edit "
+                                f"(allowed from: {', '.join(s.value for s in editable)})")
+    before = _components(session, campaign)
+    problems = rerender(session, settings, campaign, now, title=title, overrides=overrides)
+    if problems:
+        raise CampaignInvalid(problems)
+    changed = what_changed(before, _components(session, campaign))
+    changed = [] if changed == ["approval hash"] else changed
+    audit(session, staff.name, "edit", now, campaign.id, title=title,
+          fields=dict(overrides or {}), changed=changed)
+    campaign.updated_at = to_utc_naive(now)
+    if campaign.status == S.REJECTED.value:
+        _transition(session, campaign, staff.name, "reopen", (S.REJECTED,), S.DRAFT, now)
+    elif campaign.status in (S.APPROVED.value, S.SCHEDULED.value) and (
+            campaign.approved_hash != review_hash(session, campaign)):
+        send_back(session, settings, campaign, now, staff.name, changed or ["edited"])
+    return changed
 
 
 def when_due(settings: Settings, campaign: Campaign, now: datetime) -> datetime | None:
@@ -235,19 +376,25 @@ def reject(session: Session, campaign: Campaign, staff: Staff, reason: str,
 
 def schedule(session: Session, settings: Settings, campaign: Campaign, staff: Staff,
              at: datetime, now: datetime) -> datetime | None:
-    """Set the send time: before approval it is kept; after approval it reschedules."""
+    """Set the send time: before approval it is kept; after approval it reschedules.
+
+    A non-urgent time inside quiet hours moves to their end, exactly as an approval in quiet
+    hours does (campaign.send_at is what the planner honours, so it holds the moved time).
+    """
     if to_utc_naive(at) <= to_utc_naive(now):
         raise CampaignInvalid([f"--at {at.isoformat()} is in the past"])
-    if campaign.status in (S.DRAFT.value, S.SUBMITTED.value):
+    moved = at if campaign.urgent else after_quiet_hours(settings, at)
+    detail = {"at": at.isoformat()} | ({"moved_to": moved.isoformat()} if moved != at else {})
+    if campaign.status in (S.DRAFT.value, S.SUBMITTED.value, S.REJECTED.value):
         require_role(staff, Role.EDITOR)
-        campaign.send_at = to_utc_naive(at)
-        audit(session, staff.name, "schedule", now, campaign.id, at=at.isoformat())
+        campaign.send_at = to_utc_naive(moved)
+        audit(session, staff.name, "schedule", now, campaign.id, **detail)
         return None
     require_role(staff, Role.REVIEWER)
-    campaign.send_at = to_utc_naive(at)
+    campaign.send_at = to_utc_naive(moved)
     due = when_due(settings, campaign, now)
     _transition(session, campaign, staff.name, "schedule", (S.APPROVED, S.SCHEDULED),
-                S.SCHEDULED, now, at=at.isoformat())
+                S.SCHEDULED, now, **detail)
     return due
 
 

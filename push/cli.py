@@ -1,13 +1,15 @@
 """`qzbot staff ...` and `qzbot push ...`: the staff side of campaigns, authenticated and audited.
 
 Identity: `--as NAME`; authentication: that account's key in $QZBOT_STAFF_KEY (or --key).
-The very first account (`qzbot staff add NAME --role admin` on an empty staff table) needs none.
+The very first account (`qzbot staff add NAME --role admin` on an empty staff table) needs none;
+every other command, reading ones (`push status`, `push list`) included, needs a login.
+`push status` and `push approve` show what the reviewer approves (push/review.py).
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -55,8 +57,10 @@ def staff_add(obj: Obj, name: str, role: str, as_name: str | None, key: str | No
 
     rt = obj.runtime
     require_current_schema(rt.engine)
+    from push.audit import BOOTSTRAP
+
     with transaction(rt.sessions) as session:
-        actor = "bootstrap"
+        actor = BOOTSTRAP
         if staff_count(session):
             if not as_name:
                 raise click.UsageError("--as ADMIN is required once an account exists")
@@ -66,6 +70,39 @@ def staff_add(obj: Obj, name: str, role: str, as_name: str | None, key: str | No
             actor = admin.name
         account, secret = add_staff(session, name, role, rt.now(), actor)
     click.echo(f"staff {account.name} ({account.role}) created. Key (shown once):")
+    click.echo(secret)
+
+
+@staff.command("disable")
+@click.argument("name")
+@as_option
+@key_option
+@click.pass_obj
+def staff_disable(obj: Obj, name: str, as_name: str, key: str | None) -> None:
+    """Disable a staff account (admins only; audited)."""
+    from push.staff import disable_staff
+
+    rt = obj.runtime
+    require_current_schema(rt.engine)
+    with transaction(rt.sessions) as session:
+        account = disable_staff(session, name, _login(session, as_name, key), rt.now())
+    click.echo(f"staff {account.name} disabled")
+
+
+@staff.command("rotate-key")
+@click.argument("name")
+@as_option
+@key_option
+@click.pass_obj
+def staff_rotate_key(obj: Obj, name: str, as_name: str, key: str | None) -> None:
+    """Give an account a new key (an admin, or the account itself); prints it once."""
+    from push.staff import rotate_key
+
+    rt = obj.runtime
+    require_current_schema(rt.engine)
+    with transaction(rt.sessions) as session:
+        account, secret = rotate_key(session, name, _login(session, as_name, key), rt.now())
+    click.echo(f"staff {account.name}: new key (shown once; the old one no longer works):")
     click.echo(secret)
 
 
@@ -161,20 +198,26 @@ def push_submit(obj, as_name, key, campaign_id) -> None:
     from push.campaigns import submit
 
     _act(obj, campaign_id, as_name, key,
-         lambda s, c, st: submit(s, c, st, obj.runtime.now()))
+         lambda s, c, st: submit(s, c, st, obj.runtime.now(), obj.settings))
 
 
 @push.command("approve")
 @as_option
 @key_option
+@click.option("--expect", default=None,
+              help="The review hash shown by `push status` (refused if it changed since).")
 @click.argument("campaign_id", type=int)
 @click.pass_obj
-def push_approve(obj, as_name, key, campaign_id) -> None:
-    """Approve (as a different account than the author): sends now or when due."""
+def push_approve(obj, as_name, key, expect, campaign_id) -> None:
+    """Approve what will be sent (another account than author/submitter): now or when due."""
     from push.campaigns import approve
+    from push.review import describe
 
     def action(s, c, st):
-        due = approve(s, obj.settings, c, st, obj.runtime.now())
+        due = approve(s, obj.settings, c, st, obj.runtime.now(), expect=expect)
+        click.echo(f"approved campaign {c.id} “{c.title}”, exactly this:")
+        for line in describe(s, c):
+            click.echo(f"  {line}")
         return due or "enqueue"
 
     _act(obj, campaign_id, as_name, key, action)
@@ -204,9 +247,40 @@ def push_schedule(obj, as_name, key, at, campaign_id) -> None:
     """Set or change a campaign's send time."""
     from push.campaigns import schedule
 
+    wanted = _at(at)
+
     def action(s, c, st):
-        due = schedule(s, obj.settings, c, st, _at(at), obj.runtime.now())
+        due = schedule(s, obj.settings, c, st, wanted, obj.runtime.now())
+        moved = c.send_at.replace(tzinfo=UTC) if c.send_at else None
+        if moved is not None and moved != wanted:
+            click.echo(f"{wanted:%Y-%m-%d %H:%M} is in quiet hours ({obj.settings.push.quiet_start}"
+                       f"–{obj.settings.push.quiet_end}); moved to the morning: "
+                       f"{to_local_naive(moved):%Y-%m-%d %H:%M} (only urgent travel notices "
+                       "go out in quiet hours)")
         return due if due is not None or c.status != "scheduled" else "enqueue"
+
+    _act(obj, campaign_id, as_name, key, action)
+
+
+@push.command("edit")
+@as_option
+@key_option
+@click.option("--title", default=None)
+@click.option("--field", "fields", multiple=True, help="KEY=VALUE template field override.")
+@click.argument("campaign_id", type=int)
+@click.pass_obj
+def push_edit(obj, as_name, key, title, fields, campaign_id) -> None:
+    """Change a campaign's title or fields; an approved one goes back to review."""
+    from push.campaigns import edit
+
+    overrides = dict(f.split("=", 1) for f in fields if "=" in f)
+    if not title and not overrides and fields:
+        raise click.BadParameter("--field takes KEY=VALUE")
+
+    def action(s, c, st):
+        changed = edit(s, obj.settings, c, st, obj.runtime.now(), title=title,
+                       overrides=overrides)
+        click.echo("changed: " + (", ".join(changed) or "nothing"))
 
     _act(obj, campaign_id, as_name, key, action)
 
@@ -224,28 +298,55 @@ def push_cancel(obj, as_name, key, campaign_id) -> None:
 
 
 @push.command("status")
+@as_option
+@key_option
 @click.argument("campaign_id", type=int)
 @click.pass_obj
-def push_status(obj, campaign_id) -> None:
-    """A campaign's state, audience and per-status delivery counts."""
+def push_status(obj, as_name, key, campaign_id) -> None:
+    """A campaign's state, what is approved, the audit trail and per-status delivery counts."""
     from sqlalchemy import select
 
     from bot.store.models import AuditEntry
+    from push.audit import shown_at
     from push.campaigns import get_campaign
     from push.fanout import campaign_counts
+    from push.review import describe
 
     with obj.runtime.sessions() as session:
+        _login(session, as_name, key)
         c = get_campaign(session, campaign_id)
         counts = campaign_counts(session, campaign_id)
+        review = describe(session, c)
         trail = list(session.scalars(select(AuditEntry).where(AuditEntry.campaign_id == c.id)
                                      .order_by(AuditEntry.id)))
     click.echo(f"campaign {c.id} “{c.title}”: {c.status}"
                + (f" (reason: {c.reject_reason or c.stop_reason})"
                   if c.reject_reason or c.stop_reason else ""))
-    click.echo(f"author {c.author}, approver {c.approver or '-'}, audience preview "
-               f"{c.audience_preview}, records {', '.join(c.record_keys)}")
+    click.echo(f"author {c.author}, submitter {c.submitter or '-'}, approver "
+               f"{c.approver or '-'}, audience preview {c.audience_preview}, records "
+               f"{', '.join(c.record_keys)}")
+    if c.send_at:
+        click.echo(f"send at {shown_at(c.send_at)}")
+    click.echo("approved hash: " + (f"{c.approved_hash} at {shown_at(c.approved_at)}"
+                                    if c.approved_hash and c.approved_at else "-"))
+    for line in review:
+        click.echo(f"  {line}")
+    click.echo("audit (Asia/Shanghai):")
     for entry in trail:
-        click.echo(f"  {to_local_naive(entry.at):%Y-%m-%d %H:%M:%S} {entry.actor}: {entry.action}")
+        click.echo(f"  {shown_at(entry.at)} {entry.actor}: {entry.action}"
+                   + _audit_note(entry.detail or {}))
+    _echo_counts(counts)
+
+
+def _audit_note(detail: dict) -> str:
+    """The parts of an audit entry a reader needs: reasons and what changed."""
+    notes = [f"{k} {detail[k]}" for k in ("reason", "moved_to") if detail.get(k)]
+    if detail.get("changed"):
+        notes.append("changed: " + ", ".join(map(str, detail["changed"])))
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _echo_counts(counts: dict) -> None:
     click.echo(f"deliveries: {counts['total']}")
     for name in ("pending", "sending", "sent", "failed", "skipped", "unknown"):
         click.echo(f"{name}: {counts['status'].get(name, 0)}")
@@ -256,15 +357,18 @@ def push_status(obj, campaign_id) -> None:
 
 
 @push.command("list")
+@as_option
+@key_option
 @click.option("--status", default=None)
 @click.pass_obj
-def push_list(obj, status) -> None:
+def push_list(obj, as_name, key, status) -> None:
     """List campaigns, newest first."""
     from sqlalchemy import select
 
     from bot.store.models import Campaign
 
     with obj.runtime.sessions() as session:
+        _login(session, as_name, key)
         stmt = select(Campaign).order_by(Campaign.id.desc()).limit(100)
         if status:
             stmt = stmt.where(Campaign.status == status)

@@ -9,6 +9,11 @@ or has no consent left, so every grant of that template is revoked.
 Rows: long-term consent is one row per (openid, template) with scene "long_term"; each
 one-time grant is a row with its own scene that a send consumes. Domain functions here
 never commit: the caller (view, handler edge, job) owns the transaction.
+
+A legacy link's scene is decided once: its confirm is a `redirect` row, its cancel a
+revoked `redirect_cancel` row (unique per openid, template and scene), so a captured
+redirect replayed with the other action, or again later, finds the decision and changes
+nothing (`decide_redirect`).
 """
 
 from __future__ import annotations
@@ -48,7 +53,11 @@ class ConsentSource(StrEnum):
     """Where a grant came from."""
 
     POPUP = "popup"  # subscribe_msg_popup_event
-    REDIRECT = "redirect"  # legacy 一次性订阅 confirmation page
+    REDIRECT = "redirect"  # legacy 一次性订阅 confirmation page: confirmed
+    REDIRECT_CANCEL = "redirect_cancel"  # the same page: cancelled (a revoked marker row)
+
+
+REDIRECT_SOURCES = (ConsentSource.REDIRECT.value, ConsentSource.REDIRECT_CANCEL.value)
 
 
 def template_spec(settings: Settings, template_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -178,11 +187,45 @@ def redirect_scene(session: Session, openid: str, template_id: str) -> str | Non
     """
     taken = set(session.scalars(select(Consent.scene).where(
         Consent.openid == openid, Consent.template_id == template_id,
-        Consent.source == ConsentSource.REDIRECT.value)))
+        Consent.source.in_(REDIRECT_SOURCES))))
     for number in range(1, MAX_REDIRECT_SCENE + 1):
         if str(number) not in taken:
             return str(number)
     return None
+
+
+def redirect_decision(session: Session, openid: str, template_id: str,
+                      scene: str) -> str | None:
+    """The action ("confirm" / "cancel") already taken through this link's scene, or None."""
+    row = _find(session, openid, template_id, scene)
+    if row is None:
+        return None
+    return "cancel" if row.source == ConsentSource.REDIRECT_CANCEL.value else "confirm"
+
+
+def decide_redirect(session: Session, openid: str, template_id: str, scene: str, action: str,
+                    now: datetime) -> bool:
+    """Record a link's decision once; True when this call made it (and may act on it).
+
+    confirm: a one-time credit under the scene; cancel: a revoked marker under the scene,
+    which no later confirm can turn into a credit. A concurrent or earlier decision of the
+    same scene wins (unique openid, template, scene); the caller re-reads it.
+    """
+    if action == "confirm":
+        return grant(session, openid, template_id, long_term=False, scene=scene,
+                     source=ConsentSource.REDIRECT.value, now=now)
+    stamp = to_utc_naive(now)
+    if _find(session, openid, template_id, scene) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Consent(openid=openid, template_id=template_id, scene=scene,
+                                long_term=False, status=ConsentStatus.REVOKED.value,
+                                source=ConsentSource.REDIRECT_CANCEL.value, created_at=stamp,
+                                updated_at=stamp))
+    except IntegrityError:  # the other action (or a twin request) decided this scene first
+        return False
+    return True
 
 
 def ledger_counts(session: Session) -> dict[str, dict[str, int]]:

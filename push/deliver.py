@@ -11,8 +11,9 @@ the next rows, and a row is claimed only for a free slot. So at any moment at mo
 batch job at a time.
 
 A worker killed mid-batch leaves those rows `sending`, with no record of whether WeChat
-accepted them. Once its lease lapses (`lease_seconds`) the sweep enqueues the batch
-again; the new run skips every final row and resends the rows still `sending`. Hence:
+accepted them. Once its heartbeat is gone (push.recovery.HEARTBEAT_TTL, seconds) its lease
+counts as free and the sweep enqueues the batch again; the new run skips every final row
+and resends the rows still `sending`. Hence:
 
     duplicate messages <= settings.push.concurrency per killed worker
 
@@ -20,6 +21,13 @@ and only for the sends that had reached WeChat in the instant before the kill
 (tests/test_push_workers.py kills a real `qzbot worker` with SIGKILL and checks this).
 A send with an ambiguous answer (timeout, dropped connection, garbage) is recorded
 `unknown` and never resent (platform doc: no idempotency key, never blind-retry).
+
+Send-time truth (push.sendcheck): before the first claim and every STATUS_EVERY seconds
+the campaign is checked again (records still 主动公开 and not ended, unchanged since
+approval); every claim re-reads its rows' followers and audience membership, so a
+citizen who unfollowed or unsubscribed since planning is skipped, never sent to. A
+non-urgent batch never starts, nor resumes after a back-off, inside quiet hours: it is
+rescheduled to their end (push.campaigns.after_quiet_hours; urgent notices excepted).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import redis as redis_lib
@@ -42,10 +51,13 @@ from bot.runtime import Runtime, openid_hash
 from bot.store.db import transaction
 from bot.store.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Follower
 from push import channels
+from push.audience import still_in
+from push.campaigns import after_quiet_hours
 from push.channels import Send
-from push.fanout import close_if_halted, finish_if_done, stop_campaign
+from push.fanout import close_if_halted, finish_if_done, send_time_check, stop_campaign
 from push.ratelimit import Paused, reserve_slots, runtime_limiter, wait_until
 from push.recovery import OPEN, Lease, lease_key, retry_delay
+from push.sendcheck import row_skip
 
 log = logging.getLogger("qzbot.push.deliver")
 SENDING, PENDING = DeliveryStatus.SENDING.value, DeliveryStatus.PENDING.value
@@ -60,7 +72,8 @@ _RECORD = (update(_T).where(_T.c.id == bindparam("_id")).values(
 
 @dataclass
 class BatchReport:
-    """How a batch run ended: done, busy, missing, halted, lease_lost, backoff or retry."""
+    """How a batch run ended: done, busy, missing, halted, stopped, back_to_review,
+    lease_lost, backoff, retry or quiet (waits for the end of quiet hours)."""
 
     campaign_id: int
     batch: int
@@ -77,7 +90,6 @@ class _Row:
     status: str
     channel: str | None
     attempts: int
-    follower: Follower | None
 
 
 def run_batch(rt: Runtime, campaign_id: int, batch: int,
@@ -113,6 +125,8 @@ class _Batch:
         self.rows: dict[int, _Row] = {}
         self.queue: deque[int] = deque()
         self.payload: dict[str, Any] = {}
+        self.audience = Campaign()  # the audience definition (a detached copy)
+        self.urgent = False
         self.halt: str | None = None
         self.alerts: list[str] = []
         self._checked = time.monotonic()
@@ -120,37 +134,57 @@ class _Batch:
 
     def run(self) -> BatchReport:
         """Claim, send and record until the batch has no open row or something halts it."""
-        paused = runtime_limiter(self.rt).paused_for(channels.CHANNELS)
-        if paused > 0:
-            self.report.state, self.report.resume_in = "backoff", paused
-            return self.report
         with transaction(self.rt.sessions) as session:
-            campaign = session.get(Campaign, self.campaign_id)
-            if campaign is None or campaign.status != CampaignStatus.SENDING.value:
-                self.report.state = "missing" if campaign is None else "halted"
-                self.halt = self.report.state
-            else:
-                self.payload = campaign.payload or {}
-                self._load(session)
+            self._start(session)
+        if self.halt is None:
+            paused = runtime_limiter(self.rt).paused_for(channels.CHANNELS)
+            if paused > 0:
+                self.halt = self.report.state = "backoff"
+                self.report.resume_in = paused
+            elif not self.urgent and self._quiet_for(0.0) > 0:
+                self.halt = self.report.state = "quiet"
+                self.report.resume_in = self._quiet_for(0.0)
         if self.halt is None:
             self._loop()
-        if self.halt in ("halted", "lease_lost", "missing"):
+        if self.halt in ("halted", "stopped", "back_to_review", "lease_lost", "missing"):
             self.report.state = self.halt
-        if self.halt == "halted":
+        if self.halt in ("halted", "stopped"):
             with transaction(self.rt.sessions) as session:
                 close_if_halted(session, self.campaign_id, self.rt.now())
+        if self.report.resume_in is not None and not self.urgent:
+            self.report.resume_in = self._quiet_for(self.report.resume_in)
         return self.report
 
+    def _start(self, session: Session) -> None:
+        """The campaign is still sending and still true (push.sendcheck): load the rows."""
+        campaign = session.get(Campaign, self.campaign_id)
+        if campaign is None or campaign.status != CampaignStatus.SENDING.value:
+            self.halt = "missing" if campaign is None else "halted"
+            return
+        self.halt = send_time_check(session, self.rt.settings, campaign, self.rt.now())
+        if self.halt is not None:
+            return
+        self.payload, self.urgent = campaign.payload or {}, bool(campaign.urgent)
+        self.audience = Campaign(topic=campaign.topic, district=campaign.district,
+                                 notice_kind=campaign.notice_kind, openids=campaign.openids,
+                                 all_followers=campaign.all_followers)
+        self._load(session)
+
+    def _quiet_for(self, delay: float) -> float:
+        """`delay`, or longer so a non-urgent resume lands after quiet hours (README)."""
+        now = self.rt.now()
+        resume = after_quiet_hours(self.rt.settings, now + timedelta(seconds=delay))
+        return max(delay, (resume - now).total_seconds())
+
     def _load(self, session: Session) -> None:
-        """The batch's open rows and their followers; rows left `sending` go first (resend)."""
+        """The batch's open rows; rows left `sending` go first (resend)."""
         found = session.execute(select(Delivery.id, Delivery.openid, Delivery.status,
-                                       Delivery.channel, Delivery.attempts, Follower)
-                                .outerjoin(Follower, Follower.openid == Delivery.openid)
+                                       Delivery.channel, Delivery.attempts)
                                 .where(Delivery.campaign_id == self.campaign_id,
                                        Delivery.batch == self.report.batch,
                                        Delivery.status.in_(OPEN)).order_by(Delivery.id)).all()
         for r in found:
-            self.rows[r.id] = _Row(r.openid, r.status, r.channel, r.attempts, r.Follower)
+            self.rows[r.id] = _Row(r.openid, r.status, r.channel, r.attempts)
         self.queue.extend(r.id for r in found if r.status == SENDING)
         self.queue.extend(r.id for r in found if r.status == PENDING)
 
@@ -181,17 +215,20 @@ class _Batch:
                 results.extend((inflight.pop(f), f.result()) for f in done)
 
     def _check(self) -> None:
-        """Stop claiming when the lease is lost or the campaign is no longer sending."""
+        """Stop claiming when the lease is lost, the campaign is no longer sending or no
+        longer true (push.sendcheck)."""
         if self.lease.lost.is_set():
             self.halt = self.halt or "lease_lost"
         if time.monotonic() - self._checked < STATUS_EVERY:
             return
         self._checked = time.monotonic()
-        with self.rt.sessions() as session:
-            status = session.scalar(select(Campaign.status).where(
-                Campaign.id == self.campaign_id))
-        if status != CampaignStatus.SENDING.value:
-            self.halt = self.halt or "halted"
+        with transaction(self.rt.sessions) as session:  # may stop it: send-time truth
+            campaign = session.get(Campaign, self.campaign_id)
+            if campaign is None or campaign.status != CampaignStatus.SENDING.value:
+                self.halt = self.halt or "halted"
+                return
+            halt = send_time_check(session, self.rt.settings, campaign, self.rt.now())
+        self.halt = self.halt or halt
 
     def _send(self, send: Send, slot: float) -> Any:
         """In a pool thread: wait for the send's rate-limit slot, call WeChat; never raises."""
@@ -216,21 +253,28 @@ class _Batch:
 
     def _claim(self, session: Session, want: int, now: Any,
                records: list[dict[str, Any]]) -> list[Send]:
-        """pending (or orphaned sending) -> sending on the channel WeChat allows, one UPDATE."""
+        """pending (or orphaned sending) -> sending on the channel WeChat allows, one UPDATE;
+        a row whose recipient left the audience since planning is closed instead."""
         at = to_utc_naive(now)
+        ids = [self.queue.popleft() for _ in range(min(want, len(self.queue)))]
+        followers, present = self._recipients(session, ids)
         chosen: list[Send] = []
-        for _ in range(min(want, len(self.queue))):
-            row_id = self.queue.popleft()
+        for row_id in ids:
             row = self.rows[row_id]
             if row.attempts >= MAX_ATTEMPTS:
                 records.append(_record(row_id, DeliveryStatus.FAILED.value, row.attempts, at,
                                        row.channel, reason="too_many_attempts"))
                 continue
+            follower = followers.get(row.openid)
+            left = row_skip(row.openid, present, follower)
+            if left is not None:
+                records.append(self._left(row_id, left, at))
+                continue
             if row.status == SENDING:  # left by a dead worker: same channel, same grant
-                choice = channels.resume(session, row_id, row.channel, row.follower,
+                choice = channels.resume(session, row_id, row.channel, follower,
                                          self.payload, now, row.attempts + 1)
             else:
-                choice = channels.choose(session, row_id, row.follower, self.payload, now,
+                choice = channels.choose(session, row_id, follower, self.payload, now,
                                          row.attempts + 1)
             if isinstance(choice, str):
                 records.append(_record(row_id, DeliveryStatus.SKIPPED.value, row.attempts + 1,
@@ -252,6 +296,24 @@ class _Batch:
             row = self.rows[send.delivery_id]
             row.status, row.channel, row.attempts = SENDING, send.channel, send.attempts
         return [s for s in chosen if s.delivery_id in claimed]
+
+    def _left(self, row_id: int, reason: str, at: Any) -> dict[str, Any]:
+        """A recipient who left the audience: never sent to (skipped), or, for a row a dead
+        worker left `sending` (it may have gone out), unknown and not resent."""
+        row = self.rows[row_id]
+        status = DeliveryStatus.UNKNOWN if row.status == SENDING else DeliveryStatus.SKIPPED
+        self.report.counts[f"{status.value}:{reason}"] += 1
+        return _record(row_id, status.value, row.attempts, at, row.channel, reason=reason)
+
+    def _recipients(self, session: Session,
+                    ids: list[int]) -> tuple[dict[str, Follower], set[str]]:
+        """The rows' followers as they are now, and which are still in the audience."""
+        openids = {self.rows[i].openid for i in ids}
+        if not openids:
+            return {}, set()
+        followers = {f.openid: f for f in session.scalars(
+            select(Follower).where(Follower.openid.in_(sorted(openids))))}
+        return followers, still_in(session, self.audience, openids)
 
     def _outcome(self, session: Session, send: Send, outcome: Any, now: Any) -> dict[str, Any]:
         """The row update for one finished send, with its side effects on the ledger."""

@@ -1,7 +1,9 @@
 """Automatic drafts: a new or changed 主动公开 record becomes a draft campaign for its topic.
 
-Drafts are written by the "system" account and still need a staff member to submit them and
-another to approve them (先审查后发布). Guides, hotlines and FAQs have no topic: no draft.
+Drafts are written by the "system" actor (push.audit.SYSTEM, a name no staff account can
+take) and still need a staff member to submit them and another to approve them (先审查后发布):
+the approver must differ from the submitter, so a system draft is never one person's decision
+(push.campaigns.approve). Guides, hotlines and FAQs have no topic: no draft.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ batch, committed, then handed to `on_batch` (which enqueues its job: after commi
 idempotent and resumable: a re-run continues after the highest openid already planned.
 Once every row exists an audit entry `fanout_planned` says so; only then can the
 campaign become `done` (`finish_if_done`), when no row is pending or sending.
+Send-time truth (push.sendcheck): `send_time_check` runs when the campaign starts and
+before every chunk is planned (and in push.deliver before and during every batch); a
+record no longer 主动公开 or past its end stops the campaign, a change since approval
+sends it back to review.
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ from sqlalchemy.orm import Session
 
 from bot.clock import to_utc_naive
 from bot.runtime import Runtime
+from bot.settings import Settings
 from bot.store.db import transaction
 from bot.store.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
 from bot.store.queries import upsert_insert
 from push.audience import audience_page
 from push.audit import SYSTEM, audit
 from push.recovery import DUE, HALTED, OPEN, PLANNED, Lease, is_planned, lease_key
+from push.review import recheck
+from push.sendcheck import STOP_REASONS, record_problem
 
 log = logging.getLogger("qzbot.push.fanout")
 SENDING = CampaignStatus.SENDING.value
+REVIEW = "back_to_review"  # a run's state when push.review.recheck sent the campaign back
 
 
 @dataclass
@@ -99,6 +107,9 @@ def plan_fanout(rt: Runtime, campaign_id: int,
                 state = "missing" if found is None else (
                     "not_due" if found.status in DUE else found.status)
                 return PlanReport(state)
+            halt = send_time_check(session, rt.settings, campaign, rt.now())
+            if halt is not None:
+                return PlanReport(halt)
             planned = is_planned(session, campaign_id)
             batch, cursor = _resume_point(session, campaign_id)
             resumed = open_batches(session, campaign_id) if batch else []
@@ -121,6 +132,10 @@ def _plan_chunks(rt: Runtime, campaign_id: int, batch: int, cursor: str | None,
             campaign = session.get(Campaign, campaign_id, populate_existing=True)
             if campaign is None or campaign.status != SENDING:
                 report.state = "halted"
+                return
+            halt = send_time_check(session, rt.settings, campaign, rt.now())
+            if halt is not None:
+                report.state = halt
                 return
             page = audience_page(session, campaign, cursor, size)
             if not page:
@@ -157,10 +172,26 @@ def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
     return True
 
 
+def send_time_check(session: Session, settings: Settings, campaign: Campaign,
+                    now: datetime) -> str | None:
+    """None while a sending campaign may go on; else "stopped" (a record is no longer
+    visible: stopped, audited, rows skipped) or REVIEW (changed since approval)."""
+    problem = record_problem(session, campaign, now)
+    if problem is not None:
+        reason, key = problem
+        if stop_campaign(session, campaign.id, reason, now, skip_reason=reason, record=key):
+            log.warning("campaign %s stopped: %s (%s)", campaign.id, reason, key)
+        return CampaignStatus.STOPPED.value
+    if not recheck(session, settings, campaign, now):  # it audited the way back to review
+        log.warning("campaign %s changed since approval: back to review", campaign.id)
+        return REVIEW
+    return None
+
+
 def stop_campaign(session: Session, campaign_id: int, reason: str, now: datetime,
-                  **detail: Any) -> bool:
+                  skip_reason: str = "campaign_stopped", **detail: Any) -> bool:
     """sending -> stopped (a campaign-level error), audited as the system; the rows not
-    sent are skipped. True when this call stopped it (the caller raises the alert)."""
+    sent are skipped (`skip_reason`). True when this call stopped it (the caller alerts)."""
     at = to_utc_naive(now)
     result = session.execute(update(Campaign).where(
         Campaign.id == campaign_id, Campaign.status.in_((SENDING, *DUE))).values(
@@ -169,7 +200,7 @@ def stop_campaign(session: Session, campaign_id: int, reason: str, now: datetime
     if result.rowcount:
         audit(session, SYSTEM, "stopped", now, campaign_id=campaign_id, reason=reason[:200],
               **detail)
-    skip_remaining(session, campaign_id, "campaign_stopped", now)
+    skip_remaining(session, campaign_id, skip_reason, now)
     return bool(result.rowcount)
 
 
@@ -182,12 +213,19 @@ def skip_remaining(session: Session, campaign_id: int, reason: str, now: datetim
     return result.rowcount or 0
 
 
+def halt_reason(status: str, stop_reason: str | None) -> str:
+    """The skip reason of a halted campaign's unsent rows: a send-time truth reason
+    (record_not_public / record_expired) or campaign_<status>."""
+    return stop_reason if stop_reason in STOP_REASONS else f"campaign_{status}"
+
+
 def close_if_halted(session: Session, campaign_id: int, now: datetime) -> int:
     """A stopped or cancelled campaign: its rows not yet sent are skipped, not dropped."""
-    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-    if status not in HALTED:
+    found = session.execute(select(Campaign.status, Campaign.stop_reason).where(
+        Campaign.id == campaign_id)).first()
+    if found is None or found.status not in HALTED:
         return 0
-    return skip_remaining(session, campaign_id, f"campaign_{status}", now)
+    return skip_remaining(session, campaign_id, halt_reason(*found), now)
 
 
 def campaign_counts(session: Session, campaign_id: int) -> dict[str, Any]:

@@ -201,9 +201,9 @@ def sweep(rt: Runtime) -> dict[str, int]:
     with transaction(rt.sessions) as session:
         found = recovery.find_stranded(session, rt.redis, now)
         for campaign_id in found.halted:
-            status = session.get(Campaign, campaign_id).status
-            done["skipped"] += fanout.skip_remaining(session, campaign_id, f"campaign_{status}",
-                                                     now)
+            halted = session.get(Campaign, campaign_id)
+            done["skipped"] += fanout.skip_remaining(
+                session, campaign_id, fanout.halt_reason(halted.status, halted.stop_reason), now)
             done["interrupted"] += recovery.close_orphans(session, rt.redis, campaign_id, now)
         for campaign_id in found.finishable:
             done["finished"] += fanout.finish_if_done(session, campaign_id, now)

@@ -4,6 +4,8 @@ A subscription is (openid, topic, district, notice_kind); "" means any district 
 A broader row covers a narrower one, so subscribing to what is already covered changes
 nothing and subscribing more broadly replaces the narrower rows it covers: what a citizen
 holds is always the smallest set of rows, and a reply can say exactly what changed.
+全部退订 also opts the citizen out of every push, broadcasts (`--all`) and explicit lists
+included (`opt_out`: Follower.opted_out_at); any later 订阅 opts them back in.
 Domain functions never commit; the handler or view at the edge does.
 """
 
@@ -12,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import to_utc_naive
-from bot.store.models import Subscription, Topic
+from bot.store.models import Follower, Subscription, Topic
+from bot.store.queries import upsert_follower
 
 TOPIC_ORDER = (Topic.TRAVEL.value, Topic.PROJECT.value, Topic.GOV.value, Topic.POLICY.value)
 TOPIC_ALIASES: dict[str, tuple[str, ...]] = {
@@ -183,6 +186,7 @@ def subscribe(session: Session, openid: str, topic: str, district: str = "",
     if notice_kind and notice_kind not in KIND_LABEL:
         raise ValueError(f"unknown notice kind {notice_kind!r}")
     wanted = label(topic, district, notice_kind)
+    opt_in(session, openid)  # asking for a topic again ends a 全部退订
     rows = _rows(session, openid, topic)
     for row in rows:
         if _covers(row, district, notice_kind):
@@ -213,6 +217,18 @@ def unsubscribe(session: Session, openid: str, topic: str | None = None,
         session.delete(row)
     session.flush()
     return sorted(removed, key=_sort_key)
+
+
+def opt_out(session: Session, openid: str, now: datetime) -> None:
+    """全部退订: no push of any kind reaches the citizen until a later 订阅."""
+    upsert_follower(session, openid, now, opted_out_at=to_utc_naive(now))
+
+
+def opt_in(session: Session, openid: str) -> None:
+    """Clear a 全部退订 (the citizen subscribed again)."""
+    session.execute(update(Follower).where(Follower.openid == openid,
+                                           Follower.opted_out_at.is_not(None))
+                    .values(opted_out_at=None).execution_options(synchronize_session=False))
 
 
 def _sort_key(row: Subscription) -> tuple:

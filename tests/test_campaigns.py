@@ -34,7 +34,8 @@ def rt(runtime):
             s.add(Subscription(openid=openid, topic="出行资讯", district=district,
                                notice_kind="", source="message",
                                created_at=to_utc_naive(runtime.now())))
-        for name, role in (("alice", "editor"), ("bob", "reviewer"), ("root", "admin")):
+        # the first account must be an admin (issue 6 item 3)
+        for name, role in (("root", "admin"), ("alice", "editor"), ("bob", "reviewer")):
             add_staff(s, name, role, runtime.now(), "test")
         s.commit()
     return runtime

@@ -38,11 +38,11 @@ def test_example_config_loads_and_documents_every_key():
 
 def test_env_overrides_every_key():
     env = {"QZBOT_WECHAT__APP_SECRET": "from-env", "QZBOT_REDIS__DEDUPE_TTL_SECONDS": "90",
-           "QZBOT_WECHAT__REQUIRE_ENCRYPTION": "true", "QZBOT_BOT__DISTRICTS": "鲤城区,丰泽区",
+           "QZBOT_WECHAT__ALLOW_PLAINTEXT": "true", "QZBOT_BOT__DISTRICTS": "鲤城区,丰泽区",
            "QZBOT_BOT__MENU": '{ K = "text:hi" }'}
     settings = load_settings(EXAMPLE, env=env)
     assert settings.wechat.app_secret == "from-env"
-    assert settings.redis.dedupe_ttl_seconds == 90 and settings.wechat.require_encryption
+    assert settings.redis.dedupe_ttl_seconds == 90 and settings.wechat.allow_plaintext
     assert settings.bot.districts == ("鲤城区", "丰泽区") and settings.bot.menu == {"K": "text:hi"}
 
 

@@ -251,10 +251,11 @@ def test_my_subscriptions_and_all_off(wechat, runtime):
     post(wechat, popup((GOV, "accept")))
     assert lines(wechat.text("我的订阅")) == [
         "您当前的订阅：", "· 出行资讯（丰泽区）（未允许订阅通知）", "· 政务公开（可接收订阅通知）"]
-    assert wechat.text("全部退订") == \
-        "已退订全部 2 项订阅：出行资讯（丰泽区）、政务公开。如需重新订阅，请回复“订阅”。"
+    assert wechat.text("全部退订") == ("已退订全部 2 项订阅：出行资讯（丰泽区）、政务公开，"
+                                     "并停止全部推送。如需重新订阅，请回复“订阅”。")
     assert held(runtime) == []
-    assert wechat.text("全部退订") == "您当前没有任何订阅，无需退订。回复“订阅”查看可订阅的内容。"
+    assert wechat.text("全部退订") == ("您当前没有任何订阅；已为您停止全部推送（含面向全体关注者的"
+                                     "通知）。如需重新接收，请回复“订阅”。")
 
 
 @pytest.mark.parametrize("question", ["订阅号怎么关注？", "订阅的消息怎么取消", "退订了还会收到吗",

@@ -39,6 +39,8 @@ def test_handshake_refuses_bad_requests(wechat, change):
 
 @pytest.mark.parametrize("mode", ["plain", "aes"])
 def test_answers_in_plain_and_safe_mode(wechat, mode):
+    if mode == "plain":  # with an EncodingAESKey set, plaintext needs the explicit opt-in
+        wechat.rt.settings = wechat.rt.settings.replace(wechat={"allow_plaintext": True})
     reply = wechat.send("公交卡丢了去哪补", mode=mode)
     assert reply["MsgType"] == "text"
     assert reply["ToUserName"] == CITIZEN and reply["FromUserName"] == ACCOUNT
@@ -120,6 +122,8 @@ def _bad_requests(wx: WeChat):
 
 
 def test_every_bad_request_is_a_4xx_and_logged_without_secrets(wechat, caplog):
+    # opt in to plaintext so that the plain cases reach the signature checks
+    wechat.rt.settings = wechat.rt.settings.replace(wechat={"allow_plaintext": True})
     caplog.set_level(logging.WARNING, logger="qzbot")
     for name, args, body in _bad_requests(wechat):
         resp = wechat.client.post("/wechat", query_string=args, data=body.encode())
@@ -160,9 +164,8 @@ def test_oversized_body_refused(app):
     assert status == 413 and body == "body_too_large"
 
 
-def test_plaintext_refused_when_safe_mode_required(runtime, make_app):
-    rt = runtime
-    rt.settings = rt.settings.replace(wechat={"require_encryption": True})
+def test_plaintext_refused_when_an_aes_key_is_configured(runtime, make_app):
+    rt = runtime  # the default: allow_plaintext = false
     application = make_app(runtime=rt)
     wx = WeChat(application)
     xml = message_xml(ACCOUNT, CITIZEN, "text", create_time=wx.now(), Content="12328")

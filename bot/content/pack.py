@@ -1,4 +1,12 @@
-"""Import and export content packs: all-or-nothing, idempotent, with --prune."""
+"""Import and export content packs: all-or-nothing, idempotent, with --prune.
+
+`--prune` deletes the records of the pack's kinds that the pack no longer lists; a kind
+the pack lists with no records at all (`guide = []`) would delete every record of that
+kind, which is almost always a broken export, so it needs `--force` (content-pack.md:
+"--prune removes records of the pack's kinds whose id is no longer in the pack").
+Export writes only 主动公开 records unless the caller, an authenticated staff account,
+asks for every record (issue 6, item 3: non-public records leave only with a login).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.clock import SHANGHAI, to_utc_naive
@@ -100,10 +108,29 @@ def _columns(kind: str, entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _prune_problems(session: Session, doc: dict[str, Any]) -> list[str]:
+    """Kinds listed with no records whose existing records --prune would all delete."""
+    problems = []
+    for kind, entries in doc.items():
+        if kind in KINDS and isinstance(entries, list) and not entries:
+            count = session.scalar(select(func.count()).select_from(Record)
+                                   .where(Record.kind == kind))
+            if count:
+                problems.append(f"{kind}: listed with no records, so --prune would delete all "
+                                f"{count} existing {kind} record(s); add --force if intended")
+    return problems
+
+
 def import_pack(session: Session, doc: dict[str, Any], *, source: str, now: datetime,
-                districts: tuple[str, ...], prune: bool = False) -> ImportReport:
-    """Validate and apply a parsed pack in the caller's transaction (caller commits)."""
+                districts: tuple[str, ...], prune: bool = False,
+                force: bool = False) -> ImportReport:
+    """Validate and apply a parsed pack in the caller's transaction (caller commits).
+
+    force: let --prune empty a kind that the pack lists with no records.
+    """
     problems = validate_pack(doc, districts)
+    if prune and not force:
+        problems += _prune_problems(session, doc)
     if problems:
         raise PackInvalid(source, problems)
     stamp = to_utc_naive(now)
@@ -140,12 +167,20 @@ def import_pack(session: Session, doc: dict[str, Any], *, source: str, now: date
     return report
 
 
-def export_pack(session: Session) -> str:
-    """Every record as a pack (TOML text) that imports back to the same records."""
+def export_pack(session: Session, include_non_public: bool = False) -> str:
+    """Records as a pack (TOML text) that imports back to the same records.
+
+    Only 主动公开 records (and synonyms, search vocabulary) unless `include_non_public`,
+    which the caller grants only to an authenticated staff account.
+    """
     doc: dict[str, list[dict[str, Any]]] = {}
-    rows = session.scalars(select(Record).order_by(Record.kind, Record.rid))
-    for record in rows:
+    stmt = select(Record).order_by(Record.kind, Record.rid)
+    if not include_non_public:
+        stmt = stmt.where(Record.public.is_(True) | (Record.kind == "synonym"))
+    for record in session.scalars(stmt):
         doc.setdefault(record.kind, []).append(_from_json(record.kind, record.data))
     ordered = {k: doc[k] for k in KINDS if k in doc}
-    header = "# qzbot content pack v1 (exported)\n\n"
+    header = ("# qzbot content pack v1 (exported: every record)\n\n" if include_non_public else
+              "# qzbot content pack v1 (exported: 主动公开 records only; importing this with\n"
+              "# --prune would delete the non-public ones)\n\n")
     return header + tomli_w.dumps(ordered)

@@ -3,17 +3,32 @@
 Hand-written rather than a JSON-schema library: TOML dates/date-times, the district list
 from configuration and messages that name file, kind, index and field need custom rules,
 and the whole schema fits in one table below.
+
+Hardening (issue 6, item 9): what a pack says reaches citizens, and WeChat text messages
+render `<a href>` links, so text fields refuse anything that looks like HTML markup and URL
+fields accept only absolute http(s) URLs (no `javascript:`, `data:`, `weixin:`...). Values
+stored in length-limited columns (the id: records.rid; a district) are checked against the
+column here, so PostgreSQL and SQLite refuse the same packs, before any write.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from bot.store.models import DISCLOSURE_VALUES
+from bot.store.models import DISCLOSURE_VALUES, Record
 
 NOTICE_KINDS = ("road", "bus", "coach", "ferry", "taxi", "rail", "other")
+# a tag or comment opener: "<a ", "</p", "<!--", "<?xml", "<img/" (a plain "<" or "a < b" passes)
+HTML = re.compile(r"<\s*[A-Za-z/!?]")
+URL_SCHEMES = ("http", "https")
+_URL_BAD_CHARS = re.compile(r"[\s<>\"'\\\x00-\x1f\x7f]")
+# column limits of values stored as they are (records.rid, records.district)
+ID_MAX = Record.__table__.c.rid.type.length
+DISTRICT_MAX = Record.__table__.c.district.type.length
 
 
 @dataclass(frozen=True)
@@ -21,7 +36,7 @@ class Field:
     """One field of a kind: its type tag, whether required, and allowed values if closed."""
 
     name: str
-    type: str  # str | strs | date | datetime | percent | bool | interpretation
+    type: str  # str | strs | url | date | datetime | percent | bool | interpretation
     required: bool = False
     choices: str = ""  # "" | "disclosure" | "district" | "notice_kind"
 
@@ -41,17 +56,17 @@ KINDS: dict[str, tuple[Field, ...]] = {
         "hotline": ("name:str!", "number:str!", "hours:str", "scope:str"),
         "guide": ("title:str!", "department:str", "basis:str", "conditions:strs",
                   "materials:strs!", "steps:strs!", "time_limit:str", "fee:str", "where:str",
-                  "hours:str", "phone:str", "online_url:str"),
+                  "hours:str", "phone:str", "online_url:url"),
         "policy": ("title:str!", "doc_number:str", "issuer:str!", "issued_on:date!",
-                   "disclosure:str!@disclosure", "summary:str!", "url:str",
+                   "disclosure:str!@disclosure", "summary:str!", "url:url",
                    "interpretation:interpretation"),
         "disclosure": ("title:str!", "category:str!", "issuer:str!", "formed_on:date!",
                        "published_on:date", "disclosure:str!@disclosure", "summary:str",
-                       "url:str"),
+                       "url:url"),
         "project": ("name:str!", "district:str@district", "stage:str!", "progress_percent:percent",
-                    "summary:str!", "updated_on:date!", "url:str"),
+                    "summary:str!", "updated_on:date!", "url:url"),
         "notice": ("title:str!", "kind:str!@notice_kind", "district:str@district", "body:str!",
-                   "starts_at:datetime!", "ends_at:datetime", "urgent:bool", "url:str"),
+                   "starts_at:datetime!", "ends_at:datetime", "urgent:bool", "url:url"),
         "faq": ("question:str!", "answer:str!"),
         "synonym": ("words:strs!",),
     }.items()
@@ -65,12 +80,16 @@ def _type_problem(value: Any, f: Field) -> str | None:
     t = f.type
     if t == "str":
         ok = isinstance(value, str) and (bool(value.strip()) or not f.required)
-        return None if ok else "must be a non-empty string"
+        return _markup_problem(value) if ok else "must be a non-empty string"
     if t == "strs":
         ok = isinstance(value, list) and all(isinstance(x, str) and x.strip() for x in value)
         if ok and f.required and not value:
             return "must not be empty"
-        return None if ok else "must be an array of non-empty strings"
+        if ok:
+            return next(filter(None, (_markup_problem(x) for x in value)), None)
+        return "must be an array of non-empty strings"
+    if t == "url":  # an empty optional URL stays allowed, as for any optional string
+        return None if value == "" and not f.required else url_problem(value)
     if t == "date":
         ok = isinstance(value, date) and not isinstance(value, datetime)
         return None if ok else "must be a TOML date (2026-11-27)"
@@ -87,6 +106,30 @@ def _type_problem(value: Any, f: Field) -> str | None:
     raise AssertionError(f"unknown field type {t}")
 
 
+def _markup_problem(text: str) -> str | None:
+    """Why a text value is refused as markup, or None (WeChat text renders <a href> links)."""
+    found = HTML.search(text)
+    if found is None:
+        return None
+    return f"must be plain text, not HTML (found {text[found.start():found.start() + 12]!r})"
+
+
+def url_problem(value: Any) -> str | None:
+    """Why `value` is not an absolute http(s) URL we may show citizens, or None."""
+    if not isinstance(value, str) or not value.strip():
+        return "must be a non-empty string"
+    if _URL_BAD_CHARS.search(value):
+        return "must be a URL without spaces, quotes, angle brackets or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "must be a valid http(s) URL"
+    if parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
+        return f"must be an http(s) URL (got scheme {parts.scheme[:16]!r})"
+    return None
+
+
 def _interpretation_problem(value: Any) -> str | None:
     if not isinstance(value, dict):
         return "must be a table { title, summary, url }"
@@ -98,6 +141,10 @@ def _interpretation_problem(value: Any) -> str | None:
             return f"{key} must be a non-empty string"
         if required and key not in value:
             return f"{key} is required"
+        if key in value:
+            problem = url_problem(value[key]) if key == "url" else _markup_problem(value[key])
+            if problem:
+                return f"{key} {problem}"
     return None
 
 
@@ -115,7 +162,7 @@ def validate_pack(doc: dict[str, Any], districts: tuple[str, ...]) -> list[str]:
             continue
         seen: dict[str, int] = {}
         for index, entry in enumerate(entries):
-            where = f"{kind}[{index}]" + (f" id={entry['id']!r}" if isinstance(
+            where = f"{kind}[{index}]" + (f" id={_shown(entry['id'])!r}" if isinstance(
                 entry.get("id"), str) else "")
             problems += _record_problems(kind, entry, where, choices)
             rid = entry.get("id")
@@ -142,6 +189,8 @@ def _record_problems(kind: str, entry: dict, where: str,
         problem = _type_problem(value, f)
         if problem is None and f.choices and value not in choices[f.choices]:
             problem = f"{value!r} is not one of {', '.join(choices[f.choices])}"
+        if problem is None:
+            problem = _length_problem(f.name, value)
         if problem:
             problems.append(f"{where}: field '{f.name}' {problem}")
     if kind == "synonym" and isinstance(entry.get("words"), list) and len(entry["words"]) < 2:
@@ -151,6 +200,19 @@ def _record_problems(kind: str, entry: dict, where: str,
         if _naive(ends) <= _naive(starts):
             problems.append(f"{where}: field 'ends_at' must be after starts_at")
     return problems
+
+
+def _shown(rid: str) -> str:
+    """An id as problems name it: an absurdly long one is cut (its index names it too)."""
+    return rid if len(rid) <= 48 else rid[:48] + "…"
+
+
+def _length_problem(name: str, value: Any) -> str | None:
+    """Values kept in length-limited columns must fit on every database (PostgreSQL checks)."""
+    limit = {"id": ID_MAX, "district": DISTRICT_MAX}.get(name)
+    if limit and isinstance(value, str) and len(value) > limit:
+        return f"is {len(value)} characters long; at most {limit}"
+    return None
 
 
 def _naive(dt: datetime) -> datetime:

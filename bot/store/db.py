@@ -1,9 +1,20 @@
-"""Engine and session factory; schema version checks against Alembic's head."""
+"""Engine and session factory; schema version checks against Alembic's head.
+
+PostgreSQL timeouts (issue 6 item 7, the 5-second rule): `connect_timeout` bounds opening a
+connection, a server-side `statement_timeout` bounds every statement, `pool_timeout` bounds
+the wait for a pooled connection, and inside `answer_deadline()` (the webhook's answer path)
+every wait for the server is bounded client-side too, because a server that accepts and
+never answers enforces no statement_timeout of its own.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -17,8 +28,64 @@ from bot.errors import SchemaOutdated
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
-    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout."""
+_deadline: ContextVar[float | None] = ContextVar("qzbot_db_deadline", default=None)
+
+
+@contextmanager
+def answer_deadline(seconds: float) -> Iterator[None]:
+    """Bound every PostgreSQL wait inside the block to `seconds` in total (this thread)."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _deadline_connection_class() -> type:
+    """psycopg's Connection whose waits honour `answer_deadline` (imported lazily)."""
+    import psycopg
+    from psycopg import errors as pg_errors
+
+    class DeadlineConnection(psycopg.Connection):
+        def wait(self, gen, *args, **kwargs):  # noqa: ANN001, ANN202 - psycopg's signature
+            until = _deadline.get()
+            if until is None or kwargs.get("timeout") is not None:
+                return super().wait(gen, *args, **kwargs)
+            kwargs["timeout"] = max(0.01, until - time.monotonic())
+            try:
+                return super().wait(gen, *args, **kwargs)
+            except pg_errors._WaitTimeout:  # noqa: SLF001 - psycopg's own wait timeout
+                self.pgconn.finish()  # mid-protocol: never reuse it (the pool discards it)
+                raise psycopg.OperationalError(
+                    "database did not answer within the answer deadline") from None
+
+    return DeadlineConnection
+
+
+def _postgres_engine(url: str, echo: bool, timeouts: Any) -> Engine:
+    connect_args: dict[str, Any] = {}
+    pool_timeout = 30.0
+    if timeouts is not None:
+        connect_args["connect_timeout"] = int(timeouts.connect_timeout_seconds)
+        if timeouts.statement_timeout_seconds:
+            ms = int(timeouts.statement_timeout_seconds * 1000)
+            connect_args["options"] = f"-c statement_timeout={ms}"
+        pool_timeout = timeouts.pool_timeout_seconds
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                           pool_timeout=pool_timeout, connect_args=connect_args)
+    if engine.dialect.driver == "psycopg":
+        connection_class = _deadline_connection_class()
+
+        @event.listens_for(engine, "do_connect")
+        def _connect(_dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202 - hook
+            return connection_class.connect(*cargs, **cparams)
+
+    return engine
+
+
+def make_engine(url: str, echo: bool = False, timeouts: Any = None) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL gets
+    the timeouts of `timeouts` (DatabaseSettings) when given."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -35,7 +102,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return _postgres_engine(url, echo, timeouts)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -97,6 +97,8 @@ class Follower(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     location_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # 全部退订: set when the citizen opts out of everything (broadcasts too), cleared by 订阅
+    opted_out_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Interaction(Base):
@@ -239,7 +241,12 @@ class Campaign(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), index=True)
     author: Mapped[str] = mapped_column(String(64))
+    submitter: Mapped[str | None] = mapped_column(String(64))
     approver: Mapped[str | None] = mapped_column(String(64))
+    # sha256 of what the reviewer saw (payload per channel, template, audience definition);
+    # a change after approval sends the campaign back to review
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime)
     reject_reason: Mapped[str | None] = mapped_column(Text)
     stop_reason: Mapped[str | None] = mapped_column(Text)
     audience_preview: Mapped[int | None] = mapped_column(Integer)

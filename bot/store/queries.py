@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     and_,
     bindparam,
+    case,
     literal,
     or_,
     select,
@@ -102,14 +103,30 @@ def upsert_follower(session: Session, openid: str, now: datetime, **values) -> N
 
 
 def upsert_followers_seen(session: Session, seen: dict[str, datetime]) -> None:
-    """Mark citizens as having written at the given (naive UTC) times: window reopens."""
+    """Mark citizens as having written at the given (naive UTC) times: window reopens.
+
+    Ordered by event time, not write time (the writes are buffered): a citizen whose
+    unfollow is later than the message stays inactive, and no time moves backwards.
+    """
     rows = [{"openid": o, "active": True, "cs_sent": 0, "last_message_at": at,
              "last_interaction_at": at} for o, at in seen.items()]
     stmt = upsert_insert(session, Follower)
+    new = stmt.excluded
+    newer = or_(Follower.last_message_at.is_(None), Follower.last_message_at < new.last_message_at)
     session.execute(stmt.on_conflict_do_update(
         index_elements=[Follower.openid],
-        set_={k: stmt.excluded[k] for k in ("active", "cs_sent", "last_message_at",
-                                             "last_interaction_at")}), rows)
+        set_={
+            "active": case((or_(Follower.unfollowed_at.is_(None),
+                                Follower.unfollowed_at < new.last_message_at), True),
+                           else_=Follower.active),
+            "cs_sent": case((newer, 0), else_=Follower.cs_sent),
+            "last_message_at": case((newer, new.last_message_at),
+                                    else_=Follower.last_message_at),
+            "last_interaction_at": case(
+                (or_(Follower.last_interaction_at.is_(None),
+                     Follower.last_interaction_at < new.last_interaction_at),
+                 new.last_interaction_at), else_=Follower.last_interaction_at),
+        }), rows)
 
 
 def record_interaction(session: Session, openid: str, kind: str, detail: dict,

@@ -9,6 +9,7 @@ returns UnknownMessage for the three subscribe-notification consent events, whos
 
 from __future__ import annotations
 
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import defusedxml.ElementTree as DET
 
 from bot.errors import MalformedMessage
 
-__all__ = ["ConsentItem", "Message", "parse", "parse_xml_dict", "CONSENT_EVENTS"]
+__all__ = ["ConsentItem", "Message", "parse", "parse_xml_dict", "CONSENT_EVENTS", "consent_digest"]
 
 # Nesting below <xml>: the deepest known shape is SendPicsInfo/PicList/item/PicMd5Sum (4).
 DEFAULT_MAX_DEPTH = 6
@@ -31,7 +32,19 @@ CONSENT_EVENTS: dict[str, tuple[str, ...]] = {
     "subscribe_msg_sent_event": ("SubscribeMsgSentEvent",),
 }
 
-_CREATE_TIME = re.compile(r"\d{1,12}")
+_CREATE_TIME = re.compile(r"[0-9]{1,12}")
+
+# Longest accepted value per field: the columns they end up in (openid String(64),
+# consent template_id String(128), scene String(64)), with room for WeChat's own values.
+# Refused at parse time (a 4xx) so that no later write can fail on an overlong value.
+FIELD_LIMITS: dict[str, int] = {
+    "ToUserName": 64, "FromUserName": 64, "MsgType": 32, "Event": 64, "EventKey": 1024,
+    "MsgId": 64, "MsgID": 64, "Ticket": 256, "MediaId": 256, "Format": 32, "PicUrl": 1024,
+    "Url": 2048, "Location_X": 32, "Location_Y": 32, "Latitude": 32, "Longitude": 32,
+    "Precision": 32, "Scale": 32, "Label": 512, "Title": 1024, "Description": 4096,
+    "TemplateId": 128, "SubscribeStatusString": 32, "PopupScene": 64, "ErrorCode": 32,
+    "ErrorStatus": 128,
+}
 
 XmlValue = str | dict[str, "XmlValue"] | list["XmlValue"]
 
@@ -144,21 +157,34 @@ class Message:
         # Platform rule: MsgId alone has collided across users; events carry no MsgId.
         if not self.is_event and self.msg_id:
             return f"msg:{self.from_user}:{self.msg_id}"
-        return f"evt:{self.from_user}:{self.create_time}:{self.event}:{self.event_key}"
+        key = f"evt:{self.from_user}:{self.create_time}:{self.event}:{self.event_key}"
+        # consent events have no EventKey: two in one second differ only by their <List>
+        return f"{key}:{consent_digest(self.consent)}" if self.consent else key
+
+
+def consent_digest(items: tuple[ConsentItem, ...]) -> str:
+    """A short digest of a consent event's entries: equal for a retry, not for another event."""
+    text = "\n".join("\t".join((i.template_id, i.status, i.popup_scene, i.msg_id,
+                                i.error_code, i.error_status)) for i in items)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _text(raw: dict[str, object], key: str) -> str:
-    """An optional scalar field; absent or structured values read as ""."""
+    """An optional scalar field; absent or structured values read as ""; overlong refused."""
     value = raw.get(key, "")
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if len(value) > FIELD_LIMITS.get(key, len(value)):
+        raise MalformedMessage(f"field {key} longer than {FIELD_LIMITS[key]} characters")
+    return value
 
 
 def _required(raw: dict[str, object], key: str) -> str:
     """A required scalar field, stripped; MalformedMessage when absent, empty or structured."""
-    value = raw.get(key)
-    if not isinstance(value, str) or not value.strip():
+    value = _text(raw, key).strip()
+    if not value:
         raise MalformedMessage(f"missing field {key}")
-    return value.strip()
+    return value
 
 
 def _as_list(value: object) -> list[object]:
