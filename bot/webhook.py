@@ -15,8 +15,8 @@ configured plaintext POSTs are refused unless `[wechat] allow_plaintext`; each
 (timestamp, nonce) pair carries one message only (bot/dedupe.ReplayGuard); the timestamp
 must be ASCII digits inside the window. Hung backends (item 7): Redis calls go through a
 guarded client and database work runs under `answer_deadline`; after a timeout the backend
-is skipped for a few seconds (bot/health): no dedupe without Redis, an apology without the
-database, and the first call after that probes again.
+is skipped until a background probe finds it answering again (bot/health): no dedupe
+without Redis, an apology without the database.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import redis as redis_lib
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -79,13 +81,24 @@ class Webhook:
         wx = runtime.settings.wechat
         keys = [k for k in (wx.encoding_aes_key, wx.previous_encoding_aes_key) if k]
         self.crypto = MessageCrypto(wx.token, keys, wx.app_id) if keys else None
-        self.redis_health = Breaker("redis", runtime.settings.redis.down_seconds)
-        self.db_health = Breaker("database", runtime.settings.database.down_seconds)
+        # probes run in a background thread, so no citizen pays a timeout to learn it is back
+        self.redis_health = Breaker("redis", runtime.settings.redis.down_seconds,
+                                    probe=self._probe_redis)
+        self.db_health = Breaker("database", runtime.settings.database.down_seconds,
+                                 probe=self._probe_database)
         self.redis = guarded(runtime.redis, self.redis_health)
         self.deduper = Deduper(self.redis, runtime.settings.redis.dedupe_ttl_seconds)
         self.replays = ReplayGuard(self.redis)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
         self.presence = Presence(runtime)
+
+    def _probe_redis(self) -> None:
+        redis_lib.Redis(connection_pool=self.redis.connection_pool).ping()
+
+    def _probe_database(self) -> None:
+        with answer_deadline(self.rt.settings.database.answer_deadline_seconds), \
+                self.rt.sessions() as session:
+            session.execute(text("SELECT 1"))
 
     def close(self) -> None:
         """Finish in-flight answers and write buffered presence (shutdown, tests)."""

@@ -107,14 +107,17 @@ def staff_rotate_key(obj: Obj, name: str, as_name: str, key: str | None) -> None
 
 
 @staff.command("list")
+@as_option
+@key_option
 @click.pass_obj
-def staff_list(obj: Obj) -> None:
-    """List staff accounts."""
+def staff_list(obj: Obj, as_name: str, key: str | None) -> None:
+    """List staff accounts (any authenticated staff account: names are internal)."""
     from sqlalchemy import select
 
     from bot.store.models import Staff
 
     with obj.runtime.sessions() as session:
+        _login(session, as_name, key)
         for s in session.scalars(select(Staff).order_by(Staff.name)):
             click.echo(f"{s.name}\t{s.role}\t{'active' if s.active else 'disabled'}")
 

@@ -178,6 +178,19 @@ def app(runtime, make_app):
 
 
 @pytest.fixture
+def sim():
+    """The WeChat API simulator on a loopback port, served from a thread (a module may
+    define its own, e.g. with latency)."""
+    from push.simulator import SimConfig, create_simulator, start_in_thread
+    from tests.pushkit import Sim
+
+    running = start_in_thread(create_simulator(SimConfig(app_id=APP_ID,
+                                                         app_secret="test-secret")))
+    yield Sim(running)
+    running.stop()
+
+
+@pytest.fixture
 def wechat(app):
     """A WeChat stand-in posting signed, encrypted messages to the app."""
     from tests.wx import WeChat

@@ -24,6 +24,7 @@ from bot.store.models import (
 from push.jobs import PUSH_QUEUE
 
 TPL = "TPL_TRAVEL"
+RATES = {"bizsend": "2000", "custom": "2000", "template": "2000", "subscribe_once": "2000"}
 FINAL = {s.value for s in DeliveryStatus} - {"pending", "sending"}
 
 
@@ -265,3 +266,19 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.02) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def push_runtime(db_url, redis_client, clock, sim, **push):
+    """A runtime whose WeChat API is the simulator, with small batches and short leases."""
+    import os
+
+    from bot.runtime import build_runtime
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        db_url, wechat={"api_base_url": sim.url, "api_timeout_seconds": 0.5},
+        push={"batch_size": 7, "concurrency": 4, "lease_seconds": 3, "rate_limits": RATES,
+              **push})
+    rt = build_runtime(settings, redis_client=redis_client, clock=clock)
+    rt.extras["push_pid"] = os.getpid()  # not a forked work horse
+    return rt

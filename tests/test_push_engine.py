@@ -7,7 +7,6 @@ simulator on a loopback port in a thread; SQLite and PostgreSQL via `db_url`.
 from __future__ import annotations
 
 import logging
-import os
 
 import pytest
 from rq import Queue
@@ -15,15 +14,12 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select
 
 from bot.jobs import use_runtime
-from bot.runtime import build_runtime
 from bot.store.models import AuditEntry, Campaign, Consent, Delivery, Follower
 from push import channels, deliver, fanout, jobs, ratelimit
 from push.audience import audience_select, preview
-from push.simulator import SimConfig, create_simulator, start_in_thread
-from tests.conftest import APP_ID, make_settings
+from tests.conftest import APP_ID
 from tests.pushkit import (
     FINAL,
-    Sim,
     add_follower,
     ago,
     campaign,
@@ -32,31 +28,10 @@ from tests.pushkit import (
     make_campaign,
     oid,
     payload,
+    push_runtime,
     rows,
     subscribe,
 )
-
-RATES = {"bizsend": "2000", "custom": "2000", "template": "2000", "subscribe_once": "2000"}
-
-
-@pytest.fixture
-def sim():
-    """The WeChat API simulator on a loopback port, served from a thread."""
-    running = start_in_thread(create_simulator(SimConfig(app_id=APP_ID,
-                                                         app_secret="test-secret")))
-    yield Sim(running)
-    running.stop()
-
-
-def push_runtime(db_url, redis_client, clock, sim, **push):
-    """A runtime whose WeChat API is the simulator, with small batches and short leases."""
-    settings = make_settings(
-        db_url, wechat={"api_base_url": sim.url, "api_timeout_seconds": 0.5},
-        push={"batch_size": 7, "concurrency": 4, "lease_seconds": 3, "rate_limits": RATES,
-              **push})
-    rt = build_runtime(settings, redis_client=redis_client, clock=clock)
-    rt.extras["push_pid"] = os.getpid()  # not a forked work horse
-    return rt
 
 
 @pytest.fixture

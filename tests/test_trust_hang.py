@@ -48,6 +48,14 @@ class HungListener:
             conn.close()
 
 
+def wait_until(condition, limit: float = 10.0) -> None:
+    """Poll a state change made by a background thread (bounded; not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def hung():
     listener = HungListener()
@@ -72,7 +80,7 @@ def test_hung_redis_still_answers_and_recovers(db_url, clock, make_app, hung, ca
     healthy = redis.Redis.from_url(REDIS_TEST_URL)
     healthy.flushdb()
     hook.redis.connection_pool = healthy.connection_pool  # the backend returns
-    time.sleep(0.3)  # past down_seconds: the next answer probes Redis again
+    wait_until(lambda: hook.redis_health.up)  # the background probe finds it back
     assert wx.send("12328", msg_id=4242)["Content"] == wx.send("12328", msg_id=4242)["Content"]
     assert hook.redis_health.up and healthy.keys("qzbot:dd:*") and healthy.keys("qzbot:rp:*")
     healthy.flushdb()
@@ -93,8 +101,10 @@ def test_hung_postgresql_gets_an_apology_then_recovers(app, runtime, hung, caplo
         assert "12328" in wx.text("公交卡丢了去哪补")  # the apology names the hotline
     assert wx.event("LOCATION", Latitude="24.9", Longitude="118.6") is None
     assert "database unavailable" in caplog.text and "handler failed" not in caplog.text
+    time.sleep(0.5)  # past down_seconds, still hung: the probe keeps it down, citizens skip it
+    assert not hook.db_health.up
     runtime.engine, runtime.sessions = healthy  # the backend returns
-    time.sleep(0.3)
+    wait_until(lambda: hook.db_health.up)  # the background probe finds it back
     assert wx.text("公交卡丢了去哪补").startswith("公交IC卡挂失补办")
     assert hook.db_health.up
     engine.dispose()

@@ -10,23 +10,18 @@ Citizens act through the real webhook (`wechat`); the push engine talks to the s
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select, update
 
 from bot.clock import parse_pinned, to_utc_naive
-from bot.runtime import build_runtime
 from bot.store.models import AuditEntry, Campaign, Follower, Record
 from push import deliver, fanout, jobs, ratelimit
 from push.audience import preview
 from push.consent import revoke_all
-from push.simulator import SimConfig, create_simulator, start_in_thread
-from tests.conftest import APP_ID, make_settings
 from tests.pushkit import (
     TPL,
-    Sim,
     add_follower,
     ago,
     campaign,
@@ -34,30 +29,16 @@ from tests.pushkit import (
     make_campaign,
     oid,
     payload,
+    push_runtime,
     rows,
     subscribe,
 )
-
-RATES = {"bizsend": "2000", "custom": "2000", "template": "2000", "subscribe_once": "2000"}
-
-
-@pytest.fixture
-def sim():
-    """The WeChat API simulator on a loopback port, served from a thread."""
-    running = start_in_thread(create_simulator(SimConfig(app_id=APP_ID,
-                                                         app_secret="test-secret")))
-    yield Sim(running)
-    running.stop()
 
 
 @pytest.fixture
 def rt(db_url, redis_client, clock, sim):
     """The push runtime on the test database (shared with `runtime`/`wechat`)."""
-    settings = make_settings(
-        db_url, wechat={"api_base_url": sim.url, "api_timeout_seconds": 0.5},
-        push={"batch_size": 3, "concurrency": 2, "lease_seconds": 3, "rate_limits": RATES})
-    runtime = build_runtime(settings, redis_client=redis_client, clock=clock)
-    runtime.extras["push_pid"] = os.getpid()
+    runtime = push_runtime(db_url, redis_client, clock, sim, batch_size=3, concurrency=2)
     yield runtime
     if runtime.extras.get("push_client") is not None:
         runtime.extras["push_client"].close()

@@ -389,9 +389,11 @@ def test_cli_review_flow(tmp_path):
               "notice:n-ferry", "--field", "thing1=石井金门航线停航", key=keys["wang"]
               ).stdout.strip().splitlines()[-1]
     assert run("push", "submit", "--as", "wang", cid, key=keys["wang"]).returncode == 0
-    for anonymous in (run("push", "status", cid), run("push", "list"),
+    for anonymous in (run("push", "status", cid), run("push", "list"), run("staff", "list"),
                       run("push", "status", "--as", "li", cid, key=keys["wang"])):
         assert anonymous.returncode != 0 and "石井" not in anonymous.stdout
+        assert "wang" not in anonymous.stdout
+    assert "wang\teditor\tactive" in run("staff", "list", "--as", "li", key=keys["li"]).stdout
     status = run("push", "status", "--as", "li", cid, key=keys["li"])
     assert status.returncode == 0, status.stderr
     for part in ("thing1=石井金门航线停航", "TPL_TRAVEL_NOTICE_DEMO", "urgent: no",

@@ -17,10 +17,8 @@ from bot.runtime import build_runtime
 from bot.store.models import Delivery
 from push import fanout
 from push.recovery import HEARTBEAT, Lease, heartbeat_key, lease_alive, lease_key
-from push.simulator import SimConfig, create_simulator, start_in_thread
-from tests.conftest import APP_ID, make_settings
+from tests.conftest import make_settings
 from tests.pushkit import (
-    Sim,
     add_follower,
     campaign,
     make_campaign,
@@ -35,15 +33,6 @@ from tests.pushkit import (
 
 LEASE_SECONDS = 600  # far longer than the test may take: only heartbeats can free a lease
 DEAD, JUST_DIED = "deadhost:4242:0bad", "justdied:4343:0bad"
-
-
-@pytest.fixture
-def sim():
-    """The WeChat API simulator, served from a thread."""
-    running = start_in_thread(create_simulator(SimConfig(app_id=APP_ID,
-                                                         app_secret="test-secret")))
-    yield Sim(running)
-    running.stop()
 
 
 @pytest.fixture
