@@ -103,7 +103,7 @@ def main() -> None:
 
 def run(url: str, args: argparse.Namespace) -> None:
     """The three phases on one app."""
-    from bot import create_app
+    from bot.app import create_app
     from tests.conftest import load_pack
 
     env = {"QZBOT_WECHAT__APP_ID": "wx2c2769f8efd9abc2", "QZBOT_WECHAT__TOKEN": "benchtoken",

@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 from answers import EVAL, pack_docs  # noqa: E402
 
 from handlers.search import SearchDoc, SearchIndex  # noqa: E402
-from handlers.search_text import tokenizer  # noqa: E402
+from handlers.search.text import tokenizer  # noqa: E402
 
 FILLERS = ["请问", "我想问一下", "", "", "你好，"]
 ENDINGS = ["怎么办", "在哪里办", "要带什么材料", "电话多少", "还开吗", "？", "", "呢"]

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from push.simulator import SimConfig, serve_simulator  # noqa: E402
+from wechatsim import SimConfig, serve_simulator  # noqa: E402
 
 API = "/cgi-bin/message/custom/send"
 

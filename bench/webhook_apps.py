@@ -37,14 +37,14 @@ def _ready(app):
 
 def full():
     """(a) The real app: create_app with the default router."""
-    from bot import create_app
+    from bot.app import create_app
 
     return _ready(create_app(_settings()))
 
 
 def echo():
     """(b) Our whole webhook pipeline with a router that echoes the text back."""
-    from bot import create_app
+    from bot.app import create_app
     from bot.router import Reply, Router
 
     return _ready(create_app(_settings(),

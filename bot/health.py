@@ -31,6 +31,7 @@ class Breaker:
         self._down_until = 0.0
         self._probing = False
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     @property
     def up(self) -> bool:
@@ -50,9 +51,12 @@ class Breaker:
         threading.Thread(target=self._probe_until_up, daemon=True,
                          name=f"probe-{self.name}").start()
 
+    def close(self) -> None:
+        """Stop probing (app shutdown): a probe must not outlive the resources it uses."""
+        self._closed.set()
+
     def _probe_until_up(self) -> None:
-        while True:
-            time.sleep(max(self.down_seconds, 0.05))
+        while not self._closed.wait(max(self.down_seconds, 0.05)):
             try:
                 self.probe()
             except Exception as exc:  # noqa: BLE001 - any failure means "still down"

@@ -1,21 +1,17 @@
-"""RQ entry points of the citizen side: module-level, ids and plain data only, thin wrappers.
+"""The job runtime and the queue names: what every RQ job of either queue starts from.
 
 A job runs with the process's runtime: the worker sets it (`use_runtime`); otherwise one is
-built from the settings file/env on first use. Job arguments hold openids and texts
-(personal data): every job gets a description with the openid's pseudonym only, since RQ
-logs descriptions, and these functions log `oh=` pseudonyms, never texts.
+built from the settings file/env on first use. `job_runtime()` applies the fork rule
+(bot.runtime.Runtime.after_fork) before a job touches the database or an API client.
+The jobs themselves live with their feature: push.jobs (campaigns) and push.followups
+(customer-service texts that follow a passive reply); the worker is bot/worker.py.
 """
 
 from __future__ import annotations
 
-import logging
+from bot.runtime import Runtime, build_runtime
+from bot.settings import load_settings
 
-import redis
-from rq import Queue, Retry
-
-from bot.runtime import Runtime, build_runtime, openid_hash
-
-log = logging.getLogger("qzbot.jobs")
 REPLIES_QUEUE = "qzbot-replies"
 _runtime: Runtime | None = None
 
@@ -30,59 +26,12 @@ def current_runtime() -> Runtime:
     """The process's runtime, built from settings on first use."""
     global _runtime
     if _runtime is None:
-        from bot.settings import load_settings
-
         _runtime = build_runtime(load_settings())
     return _runtime
 
 
-def wechat_client(rt: Runtime):
-    """The process's WeChat API client with the shared (Redis) access token."""
-    client = rt.extras.get("wechat_client")
-    if client is None:
-        from push.token import create_shared_client
-
-        wx = rt.settings.wechat
-        client = create_shared_client(rt.redis, wx.api_base_url, wx.app_id, wx.app_secret,
-                                      timeout=(3.05, wx.api_timeout_seconds))
-        rt.extras["wechat_client"] = client
-    return client
-
-
-def enqueue_customer_texts(rt: Runtime, openid: str, texts: list[str]) -> None:
-    """Queue texts to send later by customer-service message (after the passive reply)."""
-    try:
-        # RQ logs a job's description, by default the call with its arguments: the openid
-        # and the texts are personal data, so the description names only the pseudonym
-        Queue(REPLIES_QUEUE, connection=rt.redis).enqueue(
-            send_customer_texts, openid, texts, retry=Retry(max=2, interval=[5, 30]),
-            failure_ttl=7 * 86400,
-            description=f"customer-service texts oh={openid_hash(openid)} n={len(texts)}")
-    except redis.RedisError:
-        log.error("could not queue %d customer-service text(s) for oh=%s", len(texts),
-                  openid_hash(openid))
-
-
-def send_customer_texts(openid: str, texts: list[str]) -> int:
-    """Send texts in order as customer-service messages; returns how many went out.
-
-    A transport error (surely not sent) is retried by RQ for the unsent rest; an ambiguous
-    outcome or an API refusal is logged and not retried (no blind retry: platform doc).
-    """
-    from bot.errors import AmbiguousSend, TransportError, WeChatAPIError
-
+def job_runtime() -> Runtime:
+    """The runtime for a job about to run: the process's, safe to use after a fork."""
     rt = current_runtime()
-    client = wechat_client(rt)
-    for sent, text in enumerate(texts):
-        try:
-            client.send_custom_text(openid, text)
-        except TransportError:
-            if sent == 0:
-                raise
-            enqueue_customer_texts(rt, openid, texts[sent:])
-            return sent
-        except (AmbiguousSend, WeChatAPIError) as exc:
-            log.warning("customer-service text not sent oh=%s: %s", openid_hash(openid), exc)
-            return sent
-    log.info("customer-service texts sent oh=%s n=%d", openid_hash(openid), len(texts))
-    return len(texts)
+    rt.after_fork()
+    return rt

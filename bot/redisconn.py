@@ -23,7 +23,7 @@ _fake_lock = threading.Lock()
 def connect(url: str, connect_timeout: float = 0.3, socket_timeout: float = 0.5) -> redis.Redis:
     """A bytes-mode client (RQ needs no decode_responses) with short timeouts."""
     if not url:
-        import fakeredis
+        import fakeredis  # noqa: PLC0415 - only the embedded demo needs it
 
         global _fake_server
         with _fake_lock:

@@ -9,12 +9,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import redis
     from sqlalchemy.orm import Session
 
+    from bot.search_api import Search
     from bot.settings import Settings
     from bot.wechat.messages import Message
 
@@ -49,7 +50,7 @@ class Context:
     redis: redis.Redis
     settings: Settings
     now: datetime
-    search: Any  # handlers.index.SearchService
+    search: Search
     openid_hash: str = ""
     notes: dict = field(default_factory=dict)
 

@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from bot.errors import ConfigError
+from bot.vocab import DEFAULT_DISTRICTS, Topic
 
 ENV_PREFIX = "QZBOT_"
-DEFAULT_DISTRICTS = (
-    "鲤城区", "丰泽区", "洛江区", "泉港区", "晋江市", "石狮市", "南安市", "惠安县",
-    "安溪县", "永春县", "德化县", "泉州台商投资区", "泉州经济技术开发区",
-)
 SECRET_KEYS = {"app_secret", "token", "encoding_aes_key", "previous_encoding_aes_key",
                "secret_key"}
 
@@ -304,7 +301,7 @@ def _push_problems(push: PushSettings) -> list[str]:
         problems.append("[push] public_base_url: must be an http(s) URL")
     if push.reserved_ttl_seconds < 60:
         problems.append("[push] reserved_ttl_seconds: must be >= 60")
-    topics = ("政务公开", "项目进展", "出行资讯", "政策解读")
+    topics = tuple(t.value for t in Topic)
     for topic, spec in push.templates.items():
         where = f"[push.templates.{topic}]"
         if topic not in topics:

@@ -13,9 +13,13 @@ Confirm versus cancel: the citizen chooses on WeChat's page, after we issued the
 `reserved` of the link, and WeChat sends the same `reserved` with either action; so the
 action cannot be inside the MAC. It is bound to the token at first use instead: the first
 verified redirect decides the link's scene in the consent ledger (unique per openid,
-template, scene; handlers.consent.apply_redirect), and a redirect with the same token and
+template, scene; push.consent.apply_redirect), and a redirect with the same token and
 the other action is refused (403): a captured cancel URL cannot become a confirm, nor a
 captured confirm a cancel, and a replay of the same action changes nothing.
+
+Layering: this view is the citizen edge, foundation; it imports no feature package. The
+domain step (push.consent.apply_redirect) is handed to it by the composition root
+(bot/app.py) under `app.extensions[APPLY_REDIRECT]`.
 """
 
 from __future__ import annotations
@@ -24,13 +28,15 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from html import escape
+from typing import Protocol
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.orm import Session
 
-from bot.router import Context
 from bot.runtime import Runtime, openid_hash
 from bot.settings import Settings
 from bot.store.queries import record_interaction
@@ -45,6 +51,20 @@ _TOKEN = re.compile(r"v1(\d{10})([0-9a-f]{64})")
 _SCENE = re.compile(r"\d{1,5}")
 _MAX_ARG = 128
 AGAIN = "请在“泉州交通运输”公众号回复“订阅”获取新的订阅链接。"
+APPLY_REDIRECT = "qzbot.subscribemsg.apply"  # app.extensions key of the domain step
+
+
+class Outcome(Protocol):
+    """What the domain step reports about a verified redirect (push.consent.RedirectOutcome)."""
+
+    topic: str
+    action: str
+    changed: bool
+    refused: bool
+
+
+# (session, settings, openid, template_id, scene, action, now) -> outcome, None = unknown
+ApplyRedirect = Callable[[Session, Settings, str, str, str, str, datetime], Outcome | None]
 
 
 class ReservedInvalid(Exception):
@@ -161,26 +181,35 @@ def redirect_target() -> Response:
     except ReservedInvalid as exc:
         return _refuse(403, f"reserved_{exc.reason}", openid,
                        "订阅链接已过期或不属于您。" + AGAIN)
-    from handlers.consent import apply_redirect  # the domain step lives with the handlers
-
+    apply_redirect: ApplyRedirect = current_app.extensions[APPLY_REDIRECT]
     with rt.sessions() as session:
-        ctx = Context(session=session, redis=rt.redis, settings=rt.settings, now=now,
-                      search=None, openid_hash=openid_hash(openid))
-        outcome = apply_redirect(ctx, openid, template_id, scene, action)
+        outcome = apply_redirect(session, rt.settings, openid, template_id, scene, action, now)
         if outcome is None:
             session.rollback()
             return _refuse(400, "unknown_template", openid, "该订阅消息模板已停用。" + AGAIN)
         if outcome.refused:
             session.rollback()
-            return _refuse(403, "reserved_used_for_other_action", openid, outcome.body + AGAIN)
+            return _refuse(403, "reserved_used_for_other_action", openid,
+                           "此订阅链接已用于另一项选择，不能更改。" + AGAIN)
         record_interaction(session, openid, "subscribemsg",
                            {"action": action, "template_id": template_id[:128],
                             "scene": scene, "changed": outcome.changed}, now)
         session.commit()
     log.info("subscribemsg %s oh=%s template=%s scene=%s changed=%s", action,
              openid_hash(openid), template_id, scene, outcome.changed)
-    return page(outcome.title, outcome.body)
+    return page(*_said(outcome))
+
+
+def _said(outcome: Outcome) -> tuple[str, str]:
+    """(title, body) of the page telling the citizen what their choice did."""
+    topic = outcome.topic
+    if outcome.action == "confirm":
+        return "订阅成功", (f"您已同意接收一条“{topic}”通知，有新消息时我们会通过公众号推送给您。"
+                        if outcome.changed else
+                        f"您已确认过接收“{topic}”通知，同一链接重复确认不会增加通知次数。")
+    return "已取消", (f"您未同意接收“{topic}”订阅通知，此前的此类通知授权也已撤销。"
+                   "如需重新订阅，可在公众号回复“订阅”。")
 
 
 __all__ = ["bp", "confirm_url", "issue_reserved", "check_reserved", "ReservedInvalid",
-           "REDIRECT_PATH"]
+           "REDIRECT_PATH", "APPLY_REDIRECT", "ApplyRedirect"]

@@ -17,6 +17,10 @@ must be ASCII digits inside the window. Hung backends (item 7): Redis calls go t
 guarded client and database work runs under `answer_deadline`; after a timeout the backend
 is skipped until a background probe finds it answering again (bot/health): no dedupe
 without Redis, an apology without the database.
+
+Layering: the webhook is foundation; it imports no feature package. The router (the
+handlers) and `send_texts` (the job queueing customer-service texts, push.followups) are
+handed to it by the composition root (bot/app.py).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
@@ -34,7 +39,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot import jobs
 from bot.dedupe import Claim, Deduper, ReplayGuard
 from bot.errors import (
     BodyTooLarge,
@@ -48,6 +52,7 @@ from bot.presence import Presence
 from bot.redisconn import guarded
 from bot.router import Context, Reply, Router
 from bot.runtime import Runtime, openid_hash
+from bot.search_api import Search
 from bot.store.db import answer_deadline
 from bot.wechat.crypto import MessageCrypto
 from bot.wechat.messages import Message, parse
@@ -62,6 +67,8 @@ CITIZEN_MESSAGES = {"text", "voice", "image", "video", "shortvideo", "location",
 VISIBLE_EVENTS = {"subscribe", "scan", "click"}
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: int() also takes "١٢" and "1_0"
 _NONCE = re.compile(r"[0-9A-Za-z_-]{1,64}")
+# queue texts to send later as customer-service messages: (runtime, openid, texts)
+SendTexts = Callable[[Runtime, str, list[str]], None]
 
 
 def _db_unavailable(exc: BaseException) -> bool:
@@ -74,10 +81,12 @@ def _db_unavailable(exc: BaseException) -> bool:
 class Webhook:
     """The webhook's per-app state and its request pipeline (no Flask globals inside)."""
 
-    def __init__(self, runtime: Runtime, router: Router, search, workers: int = 8):
+    def __init__(self, runtime: Runtime, router: Router, search: Search, *, send_texts: SendTexts,
+                 workers: int = 8):
         self.rt = runtime
         self.router = router
         self.search = search
+        self.send_texts = send_texts
         wx = runtime.settings.wechat
         keys = [k for k in (wx.encoding_aes_key, wx.previous_encoding_aes_key) if k]
         self.crypto = MessageCrypto(wx.token, keys, wx.app_id) if keys else None
@@ -103,6 +112,8 @@ class Webhook:
     def close(self) -> None:
         """Finish in-flight answers and write buffered presence (shutdown, tests)."""
         self.executor.shutdown(wait=True)
+        self.redis_health.close()
+        self.db_health.close()
         self.presence.close()
 
     # --- verification ---------------------------------------------------------------
@@ -174,7 +185,7 @@ class Webhook:
         xml = self.render(msg, reply)
         self.deduper.store(key, xml, ttl)
         if reply.followups and self.redis_health.up:  # the queue is Redis too
-            jobs.enqueue_customer_texts(self.rt, msg.from_user, list(reply.followups))
+            self.send_texts(self.rt, msg.from_user, list(reply.followups))
         return xml
 
     def _search_ready(self) -> bool | None:
@@ -263,7 +274,7 @@ class Webhook:
             return
         texts = [t for t in (reply.text, *reply.followups) if t]
         if texts:
-            jobs.enqueue_customer_texts(self.rt, msg.from_user, texts)
+            self.send_texts(self.rt, msg.from_user, texts)
 
     def seal(self, xml: str, encrypted: bool) -> str:
         """Encrypt a reply for safe mode; `success` stays plain."""

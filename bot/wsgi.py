@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 import os
 
+from flask import Flask
+from gunicorn.app.base import BaseApplication
 
-def build_app(check_secrets: bool = True):
+from bot.app import create_app
+from bot.logs import access_log_safe, setup_logging
+from bot.secrets_check import refuse_published_secrets
+from bot.settings import load_settings
+
+
+def build_app(check_secrets: bool = True) -> Flask:
     """The production app: settings checked, logging set up, access-log-safe.
 
     check_secrets=False: `qzbot serve` already decided (it knows whether --demo was given).
     """
-    from bot import create_app
-    from bot.logs import access_log_safe, setup_logging
-    from bot.secrets_check import refuse_published_secrets
-    from bot.settings import load_settings
-
     settings = load_settings()
     if check_secrets:
         refuse_published_secrets(settings)
@@ -33,8 +36,6 @@ def build_app(check_secrets: bool = True):
 
 def run_gunicorn(config: str | None, host: str, port: int, workers: int) -> None:
     """Serve with gunicorn (gthread workers; the app is built in each worker after fork)."""
-    from gunicorn.app.base import BaseApplication
-
     if config:
         os.environ["QZBOT_CONFIG"] = config
 

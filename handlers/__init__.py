@@ -1,32 +1,6 @@
-"""What each citizen message does. `build_router` registers every handler, in order."""
+"""What each citizen message does: one module per kind of message, plus search.
 
-from __future__ import annotations
-
-from bot.router import Router, is_event, is_type
-from bot.settings import Settings
-
-
-def build_router(settings: Settings) -> Router:
-    """The router of the citizen webhook: first match wins; unknown types get `polite`."""
-    from handlers import consent, events, media, menu, subscription, text
-    from handlers.fallback import polite
-
-    router = Router(fallback=polite)
-    # before "text": 订阅/退订/我的订阅/全部退订 commands (questions fall through to search)
-    router.add("subscription", subscription.is_command, subscription.handle_command)
-    router.add("text", is_type("text"), text.handle_text)
-    router.add("voice", is_type("voice"), text.handle_voice)
-    router.add("location", is_type("location"), events.handle_location_event)
-    router.add("media", is_type("image", "video", "shortvideo", "link", "file"),
-               media.handle_media)
-    router.add("subscribe", is_event("subscribe"), events.handle_subscribe)
-    router.add("unsubscribe", is_event("unsubscribe"), events.handle_unsubscribe)
-    router.add("scan", is_event("scan"), events.handle_scan)
-    router.add("location_event", is_event("location"), events.handle_location_event)
-    router.add("click", is_event("click"), menu.handle_click)
-    router.add("view", is_event("view"), events.handle_view)
-    router.add("consent", is_event(*consent.CONSENT_EVENTS), consent.handle_consent)
-    router.add("platform", is_event("templatesendjobfinish", "masssendjobfinish"),
-               events.handle_platform_event)
-    router.add("event", is_type("event"), events.handle_unknown_event)
-    return router
+routes.build_router registers the handlers in order; search/ is the question index behind
+bot.search_api.Search. Handlers import bot's foundation (and push's subscription domain),
+never the composition root. Importing this package imports nothing else.
+"""

@@ -12,12 +12,13 @@ import logging
 
 from sqlalchemy import select
 
+from bot.answers import choice_list
 from bot.router import Context, Reply
 from bot.store.models import Record
 from bot.store.queries import record_interaction, visible_clause
+from bot.vocab import KIND_LABEL
 from bot.wechat.messages import Message
 from handlers import choices, subscription
-from handlers.answers import KIND_LABEL, choice_list
 from handlers.text import ask
 
 log = logging.getLogger("qzbot.menu")

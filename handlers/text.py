@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import unicodedata
 
+from bot.answers import answer, choice_list
 from bot.router import Context, Reply
 from bot.store.models import Record
 from bot.store.queries import visible_by_keys
 from bot.wechat.messages import Message
 from handlers import choices
-from handlers.answers import answer, choice_list
 from handlers.fallback import unanswered
 
 MAX_QUERY_CHARS = 200

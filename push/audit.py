@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import SHANGHAI, to_utc_naive
@@ -23,6 +24,12 @@ def audit(session: Session, actor: str, action: str, now: datetime,
                            campaign_id=campaign_id, detail=detail))
 
 
+def trail(session: Session, campaign_id: int) -> list[AuditEntry]:
+    """A campaign's audit entries, oldest first."""
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.campaign_id == campaign_id)
+                                .order_by(AuditEntry.id)))
+
+
 def shown_at(at: datetime) -> str:
-    """An audit time (naive UTC) as Asia/Shanghai local time with its offset (+08:00)."""
+    """An audit time (UTC, naive or aware) as Asia/Shanghai local time with its offset (+08:00)."""
     return at.replace(tzinfo=UTC).astimezone(SHANGHAI).isoformat(timespec="seconds")

@@ -19,23 +19,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import SHANGHAI, to_utc_naive
-from bot.content.schema import NOTICE_KINDS
 from bot.errors import CampaignInvalid, InvalidTransition, NotFound, PermissionDenied
 from bot.settings import Settings
 from bot.store.models import PUBLIC, AuditEntry, Campaign, Record, Role, Staff, Topic
 from bot.store.models import CampaignStatus as S
 from bot.store.queries import visible_by_keys
+from bot.vocab import NOTICE_KINDS, record_topic, topic_named
+from push.audience import preview
 from push.audit import audit
 from push.render import render_payload
-from push.review import RENDER_KEY, record_digests, review_hash, seal, send_back, what_changed
+from push.review import (
+    RENDER_KEY,
+    record_digests,
+    rerender,
+    review_hash,
+    seal,
+    send_back,
+    what_changed,
+)
+from push.review import render_inputs as _render_inputs
 from push.review import review_components as _components
 from push.staff import normalise_name, require_role
 
-TOPIC_ALIASES = {"gov": Topic.GOV, "project": Topic.PROJECT, "travel": Topic.TRAVEL,
-                 "policy": Topic.POLICY} | {t.value: t for t in Topic}
 MAX_OPENIDS = 30000  # an explicit list becomes one SQL IN (...) (database parameter limits)
-KIND_TOPIC = {"notice": Topic.TRAVEL, "project": Topic.PROJECT, "policy": Topic.GOV,
-              "disclosure": Topic.GOV}
 
 
 @dataclass
@@ -89,7 +95,7 @@ def _check_audience(aud: Audience, settings: Settings, problems: list[str]) -> s
         problems.append("choose exactly one audience: --topic, --openids or --all")
     topic = None
     if aud.topic is not None:
-        topic = TOPIC_ALIASES.get(aud.topic)
+        topic = topic_named(aud.topic)
         if topic is None:
             problems.append(f"unknown topic {aud.topic!r} (one of "
                             + ", ".join(t.value for t in Topic) + ")")
@@ -120,8 +126,9 @@ def create_campaign(session: Session, settings: Settings, now: datetime, *, acto
         problems.append("only travel notices can be urgent (they may go out in quiet hours)")
     if send_at is not None and to_utc_naive(send_at) <= to_utc_naive(now):
         problems.append(f"--at {send_at.isoformat()} is in the past")
-    template_topic = topic or (KIND_TOPIC.get(records[0].kind).value
-                               if records and records[0].kind in KIND_TOPIC else None)
+    first_topic = record_topic(records[0].kind, bool(records[0].data.get("interpretation"))
+                               ) if records else None
+    template_topic = topic or (first_topic.value if first_topic else None)
     template = settings.push.templates.get(template_topic) if template_topic else None
     if template_id is not None:
         known = {spec["template_id"]: spec for spec in settings.push.templates.values()}
@@ -153,55 +160,6 @@ def create_campaign(session: Session, settings: Settings, now: datetime, *, acto
     return campaign
 
 
-def _render_inputs(title: str, overrides: dict[str, str], template: dict | None,
-                   truncate: bool, records: list[Record]) -> dict:
-    """What the payload was rendered from, so an edit or a changed record can re-render it."""
-    return {"title": title, "overrides": dict(overrides), "truncate": truncate,
-            "template_id": template["template_id"] if template else None,
-            "digests": {r.key: r.digest for r in records}}
-
-
-def rerender(session: Session, settings: Settings, campaign: Campaign, now: datetime, *,
-             title: str | None = None, overrides: dict[str, str] | None = None) -> list[str]:
-    """Render the payload again from the current records (and new title/fields); problems
-    leave the campaign unchanged."""
-    old = campaign.payload or {}
-    inputs = dict(old.get(RENDER_KEY) or _legacy_inputs(campaign))
-    problems: list[str] = []
-    records = []
-    for key in campaign.record_keys:
-        kind, _, rid = key.partition(":")
-        record = session.scalar(select(Record).where(Record.kind == kind, Record.rid == rid))
-        if record is None:
-            problems.append(f"record {key}: not found")
-        records.append(record)
-    known = {spec["template_id"]: spec for spec in settings.push.templates.values()}
-    template = known.get(inputs["template_id"]) if inputs.get("template_id") else None
-    if inputs.get("template_id") and template is None:
-        problems.append(f"template {inputs['template_id']!r} is no longer configured")
-    if problems:
-        return problems
-    merged = {**inputs.get("overrides", {}), **(overrides or {})}
-    title = title or inputs["title"]
-    payload = render_payload(records, title, template, merged, bool(inputs.get("truncate")),
-                             now, problems)
-    if not problems:
-        payload[RENDER_KEY] = _render_inputs(title, merged, template,
-                                             bool(inputs.get("truncate")), records)
-        campaign.payload = payload
-        campaign.title = title[:200]
-    return problems
-
-
-def _legacy_inputs(campaign: Campaign) -> dict:
-    """Render inputs of a campaign rendered before they were kept: its values as overrides."""
-    template = (campaign.payload or {}).get("template") or {}
-    return {"title": campaign.title, "truncate": False,
-            "template_id": template.get("template_id"),
-            "overrides": {k: v.get("value", "") for k, v in (template.get("data") or {}).items()},
-            "digests": {}}
-
-
 def stale_records(session: Session, campaign: Campaign) -> list[str]:
     """Attached records whose text changed since the payload was rendered."""
     rendered = ((campaign.payload or {}).get(RENDER_KEY) or {}).get("digests")
@@ -213,8 +171,6 @@ def stale_records(session: Session, campaign: Campaign) -> list[str]:
 
 def audience_size(session: Session, campaign: Campaign) -> int:
     """How many followers the campaign would reach now."""
-    from push.audience import preview
-
     return preview(session, campaign)
 
 

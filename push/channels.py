@@ -18,15 +18,11 @@ out (transport error, quota, token). Domain functions here never commit.
 
 from __future__ import annotations
 
-import http.client
-import os
-import select as io_select
-import ssl
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import requests
 from sqlalchemy import select, update
@@ -37,28 +33,50 @@ from bot.errors import AmbiguousSend, TransportError, WeChatAPIError
 from bot.runtime import Runtime
 from bot.store.models import Consent, Follower
 from bot.wechat.client import TOKEN_ERRCODES, WeChatClient
+from bot.wechat.transport import KeepAliveTransport, RequestsTransport, Transport
 from push.consent import available_consent, consume, revoke_all
 from push.token import create_shared_client
 
-BIZSEND, ONCE, CUSTOM, TEMPLATE = "bizsend", "subscribe_once", "custom", "template"
-CHANNELS = (BIZSEND, ONCE, CUSTOM, TEMPLATE)  # also the keys of settings.push.rate_limits
-CONSENT_CHANNELS = (BIZSEND, ONCE)
+
+class Channel(StrEnum):
+    """A WeChat outbound channel; stored in deliveries.channel, keys settings.push.rate_limits."""
+
+    BIZSEND = "bizsend"  # subscribe notification under a long-term or popup consent
+    ONCE = "subscribe_once"  # legacy 一次性订阅 (template/subscribe), consent consumed
+    CUSTOM = "custom"  # customer-service text inside the 48 h window
+    TEMPLATE = "template"  # template message
+
+
+class Action(StrEnum):
+    """What an answer means for the row (Verdict.action)."""
+
+    SENT = "sent"
+    FAILED = "failed"  # permanent for this recipient
+    UNKNOWN = "unknown"  # may have gone out: recorded, never resent
+    RETRY = "retry"  # surely not sent: pending again
+    QUOTA = "quota"  # back off, resume later
+    NEXT_CHANNEL = "next_channel"  # this channel is closed for the recipient: choose another
+    STOP = "stop"  # the campaign itself is wrong: stop it and alert
+
+
+CHANNELS = tuple(Channel)
+CONSENT_CHANNELS = (Channel.BIZSEND, Channel.ONCE)
 # Platform rule (since 2023-06): after a citizen's message, 5 messages within 48 h.
 CS_WINDOW = timedelta(hours=48)
 CS_LIMIT = 5
 
 # The platform doc's table "Error codes to classify": errcode -> (action, reason).
 NOT_FOLLOWING, REFUSED = 43004, 43101
-ERROR_CLASSES: dict[int, tuple[str, str]] = {
-    NOT_FOLLOWING: ("failed", "not_following"),  # permanent for this recipient
-    REFUSED: ("failed", "consent_refused"),  # permanent; revoke the consent
-    45009: ("quota", "quota"), 45011: ("quota", "quota"),  # back off, resume later
-    45015: ("next_channel", "window_closed"),  # customer-service window closed / full:
-    45047: ("next_channel", "window_closed"),  # choose another channel
-    47003: ("stop", "campaign_error"),  # template argument invalid: a bug in the campaign
-    48001: ("stop", "campaign_error"),  # API not authorised: configuration; stop and alert
-    -1: ("unknown", "system_busy"),  # retry only if surely not applied: we cannot know
-    **{code: ("retry", "token") for code in TOKEN_ERRCODES},  # refused after the refresh
+ERROR_CLASSES: dict[int, tuple[Action, str]] = {
+    NOT_FOLLOWING: (Action.FAILED, "not_following"),  # permanent for this recipient
+    REFUSED: (Action.FAILED, "consent_refused"),  # permanent; revoke the consent
+    45009: (Action.QUOTA, "quota"), 45011: (Action.QUOTA, "quota"),  # back off, resume later
+    45015: (Action.NEXT_CHANNEL, "window_closed"),  # customer-service window closed / full:
+    45047: (Action.NEXT_CHANNEL, "window_closed"),  # choose another channel
+    47003: (Action.STOP, "campaign_error"),  # template argument invalid: a bug in the campaign
+    48001: (Action.STOP, "campaign_error"),  # API not authorised: configuration; stop, alert
+    -1: (Action.UNKNOWN, "system_busy"),  # retry only if surely not applied: we cannot know
+    **{code: (Action.RETRY, "token") for code in TOKEN_ERRCODES},  # refused after the refresh
 }
 _CREATE = threading.Lock()
 
@@ -69,7 +87,7 @@ class Send:
 
     delivery_id: int
     openid: str
-    channel: str
+    channel: Channel
     attempts: int = 1
     consent_id: int | None = None
     consumed: bool = False  # a one-time consent was consumed for this send
@@ -80,7 +98,7 @@ class Send:
 class Verdict:
     """What an answer means for the row: the action and what to record."""
 
-    action: str  # sent | failed | unknown | retry | quota | next_channel | stop
+    action: Action
     errcode: int | None = None
     reason: str | None = None
     msgid: str | None = None
@@ -101,8 +119,9 @@ def _consent_send(session: Session, delivery_id: int, openid: str, payload: dict
         if legacy and not (payload.get("once") or {}).get("title"):
             return None  # no legacy text rendered: this grant cannot be used here
         if consume(session, consent, delivery_id, now):
-            return Send(delivery_id, openid, ONCE if legacy else BIZSEND, attempts,
-                        consent.id, not consent.long_term, consent.scene)
+            channel = Channel.ONCE if legacy else Channel.BIZSEND
+            return Send(delivery_id, openid, channel, attempts, consent.id,
+                        not consent.long_term, consent.scene)
     return None
 
 
@@ -117,7 +136,7 @@ def _window_send(session: Session, delivery_id: int, follower: Follower,
         cs_sent=Follower.cs_sent + 1).execution_options(synchronize_session=False))
     if reserved.rowcount != 1:
         return None
-    return Send(delivery_id, follower.openid, CUSTOM, attempts)
+    return Send(delivery_id, follower.openid, Channel.CUSTOM, attempts)
 
 
 def choose(session: Session, delivery_id: int, follower: Follower | None,
@@ -131,7 +150,7 @@ def choose(session: Session, delivery_id: int, follower: Follower | None,
         return found
     template = payload.get("template") or {}
     if template.get("channel") == "template" and template.get("template_id"):
-        return Send(delivery_id, follower.openid, TEMPLATE, attempts)
+        return Send(delivery_id, follower.openid, Channel.TEMPLATE, attempts)
     return "no_channel"
 
 
@@ -144,10 +163,11 @@ def resume(session: Session, delivery_id: int, channel: str | None, follower: Fo
             Consent.template_id == (payload.get("template") or {}).get("template_id"),
             Consent.status == "used", Consent.used_by == delivery_id))
         if consent is not None:
-            return Send(delivery_id, consent.openid, channel, attempts, consent.id, True,
-                        consent.scene)
-    elif channel in (CUSTOM, TEMPLATE) and follower is not None and follower.active:
-        return Send(delivery_id, follower.openid, channel, attempts)
+            return Send(delivery_id, consent.openid, Channel(channel), attempts, consent.id,
+                        True, consent.scene)
+    elif channel in (Channel.CUSTOM, Channel.TEMPLATE) and follower is not None \
+            and follower.active:
+        return Send(delivery_id, follower.openid, Channel(channel), attempts)
     return choose(session, delivery_id, follower, payload, now, attempts)
 
 
@@ -159,7 +179,7 @@ def release(session: Session, send: Send) -> None:
             Consent.id == send.consent_id, Consent.used_by == send.delivery_id,
             Consent.status == "used").values(status="available", used_by=None)
             .execution_options(synchronize_session=False))
-    elif send.channel == CUSTOM:
+    elif send.channel == Channel.CUSTOM:
         session.execute(update(Follower).where(
             Follower.openid == send.openid, Follower.cs_sent > 0).values(
             cs_sent=Follower.cs_sent - 1).execution_options(synchronize_session=False))
@@ -183,103 +203,27 @@ def close_window(session: Session, openid: str) -> None:
         cs_sent=CS_LIMIT).execution_options(synchronize_session=False))
 
 
-class _Answer:
-    """What WeChatClient._decode reads of an HTTP answer."""
-
-    def __init__(self, status_code: int, content: bytes):
-        self.status_code, self.content = status_code, content
-
-
-class KeepAliveClient(WeChatClient):
-    """WeChatClient over pooled http.client keep-alive connections: requests spends ~0.8 ms
-    of CPU per call (environment scans, hooks, cookie jars), this ~0.2 ms, and a worker's
-    sends are CPU-bound. Same outcomes as the requests path: a connection never made ->
-    TransportError (surely not sent); a failure once the request may be written ->
-    AmbiguousSend for a send (platform doc: never blind-retry)."""
-
-    def __init__(self, base_url: str, app_id: str, app_secret: str, tokens: Any,
-                 timeout: tuple[float, float], token_client: WeChatClient | None = None):
-        super().__init__(base_url, app_id, app_secret, tokens, timeout)
-        self._token_client = token_client  # fetches the shared token (closed with us)
-        parts = urlsplit(self.base_url)
-        self._tls = ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE")
-                                               or requests.certs.where()) \
-            if parts.scheme == "https" else None
-        self._host, self._port = parts.hostname or "", parts.port
-        self._prefix = parts.path.rstrip("/")
-        self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-
-    def _take(self) -> http.client.HTTPConnection:
-        with self._lock:
-            while self._idle:
-                conn = self._idle.pop()
-                if conn.sock is not None and not io_select.select([conn.sock], [], [], 0)[0]:
-                    return conn
-                conn.close()  # closed by the server while idle (or never connected)
-        if self._tls is not None:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout[0],
-                                               context=self._tls)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout[0])
-
-    def _request(self, method: str, api: str, query: Any, body: bytes | None,
-                 headers: Any) -> Any:
-        conn = self._take()
-        if conn.sock is None:
-            try:
-                conn.connect()
-            except OSError as exc:  # refused, unreachable, DNS, TLS, connect timeout
-                conn.close()
-                raise TransportError(f"{api}: cannot connect ({type(exc).__name__})") from None
-            conn.sock.settimeout(self.timeout[1])
-        try:
-            conn.request(method, f"{self._prefix}/cgi-bin/{api}?{urlencode(query)}",
-                         body=body, headers=dict(headers or {}))
-            answer = conn.getresponse()
-            content = answer.read()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            kind = "read timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            raise self._ambiguous(api, kind) from None
-        if answer.will_close:
-            conn.close()
-        else:
-            with self._lock:
-                self._idle.append(conn)
-        return _Answer(answer.status, content)
-
-    def close(self) -> None:
-        """Close the idle connections."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-        if self._token_client is not None:
-            self._token_client.close()
-        super().close()
-
-
 def push_client(rt: Runtime) -> WeChatClient:
-    """The process's sending client with the shared Redis token (one refresh for everyone):
-    KeepAliveClient, or, when a proxy applies to the API, requests as configured."""
-    client = rt.extras.get("push_client")
+    """The process's sending client with the shared Redis token (one refresh for everyone).
+
+    Over KeepAliveTransport (a worker's sends are CPU-bound, bench/push.py), or, when a
+    proxy applies to the API, over requests as configured.
+    """
+    client = rt.clients.push
     if client is not None:
         return client
     with _CREATE:  # the sending threads of a batch all ask at once
-        client = rt.extras.get("push_client")
+        client = rt.clients.push
         if client is not None:
             return client
         wx = rt.settings.wechat
         timeout = (3.05, wx.api_timeout_seconds)
-        shared = create_shared_client(rt.redis, wx.api_base_url, wx.app_id, wx.app_secret,
-                                      timeout=timeout,
-                                      pool_size=max(16, rt.settings.push.concurrency))
-        if requests.utils.get_environ_proxies(wx.api_base_url):
-            client = shared
-        else:
-            client = KeepAliveClient(wx.api_base_url, wx.app_id, wx.app_secret, shared.tokens,
-                                     timeout, token_client=shared)
-        rt.extras["push_client"] = client
+        transport: Transport = (
+            RequestsTransport(pool_size=max(16, rt.settings.push.concurrency))
+            if requests.utils.get_environ_proxies(wx.api_base_url) else KeepAliveTransport())
+        client = create_shared_client(rt.redis, wx.api_base_url, wx.app_id, wx.app_secret,
+                                      timeout=timeout, transport=transport)
+        rt.clients.push = client
     return client
 
 
@@ -287,15 +231,15 @@ def perform(client: WeChatClient, send: Send, payload: dict[str, Any]) -> dict[s
     """Call the WeChat API for one send (raises what the client raises)."""
     template = payload.get("template") or {}
     url = template.get("url") or None
-    if send.channel == BIZSEND:
+    if send.channel == Channel.BIZSEND:
         return client.send_subscribe(send.openid, template["template_id"], template["data"],
                                      page=url)
-    if send.channel == ONCE:
+    if send.channel == Channel.ONCE:
         once = payload["once"]
         return client.send_subscribe_once(send.openid, template["template_id"],
                                           send.scene or "0", once["title"], once["content"],
                                           url=url)
-    if send.channel == CUSTOM:
+    if send.channel == Channel.CUSTOM:
         return client.send_custom_text(send.openid, payload["text"])
     return client.send_template(send.openid, template["template_id"], template["data"], url)
 
@@ -304,12 +248,12 @@ def judge(outcome: dict[str, Any] | BaseException) -> Verdict:
     """Classify an answer or exception (platform doc, "Error codes to classify")."""
     if isinstance(outcome, dict):
         msgid = outcome.get("msgid")
-        return Verdict("sent", msgid=None if msgid is None else str(msgid))
+        return Verdict(Action.SENT, msgid=None if msgid is None else str(msgid))
     if isinstance(outcome, AmbiguousSend):  # no idempotency key: never blind-retry
-        return Verdict("unknown", reason="ambiguous", detail=outcome.detail)
+        return Verdict(Action.UNKNOWN, reason="ambiguous", detail=outcome.detail)
     if isinstance(outcome, TransportError):  # surely not sent: safe to retry
-        return Verdict("retry", reason="transport", detail=str(outcome))
+        return Verdict(Action.RETRY, reason="transport", detail=str(outcome))
     if not isinstance(outcome, WeChatAPIError):
-        return Verdict("unknown", reason="internal_error", detail=repr(outcome))
-    action, reason = ERROR_CLASSES.get(outcome.errcode, ("failed", "api_error"))
+        return Verdict(Action.UNKNOWN, reason="internal_error", detail=repr(outcome))
+    action, reason = ERROR_CLASSES.get(outcome.errcode, (Action.FAILED, "api_error"))
     return Verdict(action, outcome.errcode, reason, detail=outcome.errmsg)

@@ -53,8 +53,14 @@ from bot.store.models import Campaign, CampaignStatus, Delivery, DeliveryStatus,
 from push import channels
 from push.audience import still_in
 from push.campaigns import after_quiet_hours
-from push.channels import Send
-from push.fanout import close_if_halted, finish_if_done, send_time_check, stop_campaign
+from push.channels import Action, Send
+from push.fanout import (
+    RunState,
+    close_if_halted,
+    finish_if_done,
+    send_time_check,
+    stop_campaign,
+)
 from push.ratelimit import Paused, reserve_slots, runtime_limiter, wait_until
 from push.recovery import OPEN, Lease, lease_key, retry_delay
 from push.sendcheck import row_skip
@@ -63,6 +69,9 @@ log = logging.getLogger("qzbot.push.deliver")
 SENDING, PENDING = DeliveryStatus.SENDING.value, DeliveryStatus.PENDING.value
 MAX_ATTEMPTS = 20  # claims of one row before it fails (a guard against endless loops)
 STATUS_EVERY = 0.5  # seconds between checks that the campaign is still sending
+# a run that halts for one of these ends in that state (the others set report.state)
+_ENDS_THE_RUN = (RunState.HALTED, RunState.STOPPED, RunState.BACK_TO_REVIEW,
+                 RunState.LEASE_LOST, RunState.MISSING)
 _T = Delivery.__table__
 _RECORD = (update(_T).where(_T.c.id == bindparam("_id")).values(
     status=bindparam("_status"), channel=bindparam("_channel"), errcode=bindparam("_errcode"),
@@ -77,7 +86,7 @@ class BatchReport:
 
     campaign_id: int
     batch: int
-    state: str = "done"
+    state: RunState = RunState.DONE
     resume_in: float | None = None
     counts: Counter = field(default_factory=Counter)
 
@@ -97,12 +106,12 @@ def run_batch(rt: Runtime, campaign_id: int, batch: int,
     """Deliver a batch's open rows; `reschedule(delay)` runs (lease still held) on a backoff."""
     lease = Lease(rt.redis, lease_key(campaign_id, batch), rt.settings.push.lease_seconds)
     if not lease.acquire():
-        return BatchReport(campaign_id, batch, "busy")
+        return BatchReport(campaign_id, batch, RunState.BUSY)
     with lease:
         report = _Batch(rt, campaign_id, batch, lease).run()
         if report.resume_in is not None and reschedule is not None:
             reschedule(report.resume_in)
-    if report.state == "done":
+    if report.state == RunState.DONE:
         with transaction(rt.sessions) as session:
             finish_if_done(session, campaign_id, rt.now())
     return report
@@ -127,7 +136,7 @@ class _Batch:
         self.payload: dict[str, Any] = {}
         self.audience = Campaign()  # the audience definition (a detached copy)
         self.urgent = False
-        self.halt: str | None = None
+        self.halt: RunState | None = None
         self.alerts: list[str] = []
         self._checked = time.monotonic()
         self._streak = 0  # consecutive transport errors
@@ -139,16 +148,16 @@ class _Batch:
         if self.halt is None:
             paused = runtime_limiter(self.rt).paused_for(channels.CHANNELS)
             if paused > 0:
-                self.halt = self.report.state = "backoff"
+                self.halt = self.report.state = RunState.BACKOFF
                 self.report.resume_in = paused
             elif not self.urgent and self._quiet_for(0.0) > 0:
-                self.halt = self.report.state = "quiet"
+                self.halt = self.report.state = RunState.QUIET
                 self.report.resume_in = self._quiet_for(0.0)
         if self.halt is None:
             self._loop()
-        if self.halt in ("halted", "stopped", "back_to_review", "lease_lost", "missing"):
+        if self.halt in _ENDS_THE_RUN:
             self.report.state = self.halt
-        if self.halt in ("halted", "stopped"):
+        if self.halt in (RunState.HALTED, RunState.STOPPED):
             with transaction(self.rt.sessions) as session:
                 close_if_halted(session, self.campaign_id, self.rt.now())
         if self.report.resume_in is not None and not self.urgent:
@@ -159,7 +168,7 @@ class _Batch:
         """The campaign is still sending and still true (push.sendcheck): load the rows."""
         campaign = session.get(Campaign, self.campaign_id)
         if campaign is None or campaign.status != CampaignStatus.SENDING.value:
-            self.halt = "missing" if campaign is None else "halted"
+            self.halt = RunState.MISSING if campaign is None else RunState.HALTED
             return
         self.halt = send_time_check(session, self.rt.settings, campaign, self.rt.now())
         if self.halt is not None:
@@ -218,14 +227,14 @@ class _Batch:
         """Stop claiming when the lease is lost, the campaign is no longer sending or no
         longer true (push.sendcheck)."""
         if self.lease.lost.is_set():
-            self.halt = self.halt or "lease_lost"
+            self.halt = self.halt or RunState.LEASE_LOST
         if time.monotonic() - self._checked < STATUS_EVERY:
             return
         self._checked = time.monotonic()
         with transaction(self.rt.sessions) as session:  # may stop it: send-time truth
             campaign = session.get(Campaign, self.campaign_id)
             if campaign is None or campaign.status != CampaignStatus.SENDING.value:
-                self.halt = self.halt or "halted"
+                self.halt = self.halt or RunState.HALTED
                 return
             halt = send_time_check(session, self.rt.settings, campaign, self.rt.now())
         self.halt = self.halt or halt
@@ -325,15 +334,15 @@ class _Batch:
             outcome = TransportError(f"redis: {outcome}")
         verdict = channels.judge(outcome)
         self.report.counts[verdict.action] += 1
-        self._streak = self._streak + 1 if verdict.action == "retry" else 0
+        self._streak = self._streak + 1 if verdict.action == Action.RETRY else 0
         base = {"row_id": send.delivery_id, "attempts": send.attempts, "at": to_utc_naive(now),
                 "channel": send.channel, "errcode": verdict.errcode, "reason": verdict.reason}
-        if verdict.action == "sent":
+        if verdict.action == Action.SENT:
             return _record(**base, status=DeliveryStatus.SENT.value, msgid=verdict.msgid)
-        if verdict.action == "failed":
+        if verdict.action == Action.FAILED:
             channels.after_failure(session, send, verdict.errcode, self.payload, now)
             return _record(**base, status=DeliveryStatus.FAILED.value)
-        if verdict.action == "unknown":
+        if verdict.action == Action.UNKNOWN:
             log.warning("campaign %s delivery %s oh=%s outcome unknown (%s): not resent",
                         self.campaign_id, send.delivery_id, openid_hash(send.openid),
                         verdict.detail[:200])
@@ -344,23 +353,23 @@ class _Batch:
     def _not_sent(self, session: Session, send: Send, verdict: channels.Verdict,
                   base: dict[str, Any], now: Any) -> dict[str, Any]:
         """Refused for the whole campaign, or surely not sent: stop, pause, or try again."""
-        if verdict.action == "stop":
+        if verdict.action == Action.STOP:
             reason = f"WeChat errcode {verdict.errcode}: {verdict.detail}"
             if stop_campaign(session, self.campaign_id, reason, now, errcode=verdict.errcode,
                              errmsg=verdict.detail[:200]):
                 self.alerts.append(f"campaign {self.campaign_id} stopped: WeChat errcode "
                                    f"{verdict.errcode} ({verdict.detail[:120]}); fix the "
                                    "campaign or the account's API permissions")
-            self.halt = "halted"
+            self.halt = RunState.HALTED
             return _record(**base, status=DeliveryStatus.FAILED.value)
-        if verdict.action == "quota":  # never lost: pending until the pause is over
+        if verdict.action == Action.QUOTA:  # never lost: pending until the pause is over
             self._backoff(runtime_limiter(self.rt).pause(send.channel))
             return self._requeue(send, send.attempts - 1, now, later=True)
-        if verdict.action == "next_channel":
+        if verdict.action == Action.NEXT_CHANNEL:
             channels.close_window(session, send.openid)
             return self._requeue(send, send.attempts, now, later=False)
-        if self._streak >= self.concurrency and self.halt != "retry":  # WeChat unreachable
-            self.halt = self.report.state = "retry"
+        if self._streak >= self.concurrency and self.halt != RunState.RETRY:  # unreachable
+            self.halt = self.report.state = RunState.RETRY
             self.report.resume_in = retry_delay(self.rt.redis, self.campaign_id,
                                                  self.report.batch)
         return self._requeue(send, send.attempts, now, later=True)  # transport or token
@@ -375,5 +384,5 @@ class _Batch:
 
     def _backoff(self, seconds: float) -> None:
         """Quota: stop claiming; the batch resumes after the pause (rows stay pending)."""
-        self.halt = self.report.state = "backoff"
+        self.halt = self.report.state = RunState.BACKOFF
         self.report.resume_in = max(self.report.resume_in or 0.0, seconds)

@@ -3,7 +3,8 @@
 Drafts are written by the "system" actor (push.audit.SYSTEM, a name no staff account can
 take) and still need a staff member to submit them and another to approve them (先审查后发布):
 the approver must differ from the submitter, so a system draft is never one person's decision
-(push.campaigns.approve). Guides, hotlines and FAQs have no topic: no draft.
+(push.campaigns.approve). Which topic a record goes to is bot.vocab.record_topic; guides,
+hotlines and FAQs have none: no draft.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from bot.errors import CampaignInvalid
 from bot.settings import Settings
-from bot.store.models import Record, Topic
+from bot.store.models import Record
+from bot.vocab import Topic, record_topic
 from push.audit import SYSTEM
 from push.campaigns import Audience, create_campaign
 
@@ -25,15 +27,13 @@ log = logging.getLogger("qzbot.drafts")
 
 def _topic_of(record: Record) -> tuple[str, str | None, str | None, bool] | None:
     """(topic, district, notice kind, urgent) a record's draft goes to, or None."""
-    if record.kind == "notice":
-        return Topic.TRAVEL.value, record.district, record.notice_kind, record.urgent
-    if record.kind == "project":
-        return Topic.PROJECT.value, record.district, None, False
-    if record.kind == "policy" and record.data.get("interpretation"):
-        return Topic.POLICY.value, None, None, False
-    if record.kind in ("policy", "disclosure"):
-        return Topic.GOV.value, None, None, False
-    return None
+    topic = record_topic(record.kind, bool(record.data.get("interpretation")))
+    if topic is None:
+        return None
+    if topic is Topic.TRAVEL:
+        return topic.value, record.district, record.notice_kind, record.urgent
+    district = record.district if topic is Topic.PROJECT else None
+    return topic.value, district, None, False
 
 
 def drafts_for_changes(session: Session, settings: Settings, now: datetime,

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select, update
@@ -39,14 +40,31 @@ from push.sendcheck import STOP_REASONS, record_problem
 
 log = logging.getLogger("qzbot.push.fanout")
 SENDING = CampaignStatus.SENDING.value
-REVIEW = "back_to_review"  # a run's state when push.review.recheck sent the campaign back
+
+
+class RunState(StrEnum):
+    """How a planner run (PlanReport) or a batch run (push.deliver.BatchReport) ended, and
+    what halts a batch; the job results and logs carry it. Never stored in the database."""
+
+    SENDING = "sending"  # planner: the campaign is sending, its rows planned so far
+    DONE = "done"  # batch: no open row left
+    BUSY = "busy"  # another worker holds the lease
+    MISSING = "missing"  # no such campaign
+    NOT_DUE = "not_due"  # planner: approved or scheduled, not due yet
+    HALTED = "halted"  # the campaign is no longer sending (stopped, cancelled, an error)
+    STOPPED = "stopped"  # send-time truth: a record is no longer visible (push.sendcheck)
+    BACK_TO_REVIEW = "back_to_review"  # changed since approval (push.review.recheck)
+    LEASE_LOST = "lease_lost"  # the lease was taken over: stop claiming
+    BACKOFF = "backoff"  # batch: a channel quota is paused; resumes later
+    RETRY = "retry"  # batch: WeChat unreachable; resumes after retry_delay
+    QUIET = "quiet"  # batch: waits for the end of quiet hours
 
 
 @dataclass
 class PlanReport:
-    """What one planner run did: state is sending/busy/not_due/<campaign status>/missing."""
+    """What one planner run did: a RunState, or the status of a campaign that is not due."""
 
-    state: str
+    state: RunState | CampaignStatus
     rows: int = 0
     batches: int = 0
 
@@ -98,15 +116,16 @@ def plan_fanout(rt: Runtime, campaign_id: int,
     """Start the campaign if due and plan every delivery row; `on_batch(n)` after each commit."""
     lease = Lease(rt.redis, lease_key(campaign_id), rt.settings.push.lease_seconds)
     if not lease.acquire():
-        return PlanReport("busy")
+        return PlanReport(RunState.BUSY)
     with lease:
         with transaction(rt.sessions) as session:
             campaign = start_campaign(session, campaign_id, rt.now())
             if campaign is None:
                 found = session.get(Campaign, campaign_id)
-                state = "missing" if found is None else (
-                    "not_due" if found.status in DUE else found.status)
-                return PlanReport(state)
+                if found is None:
+                    return PlanReport(RunState.MISSING)
+                return PlanReport(RunState.NOT_DUE if found.status in DUE
+                                  else CampaignStatus(found.status))
             halt = send_time_check(session, rt.settings, campaign, rt.now())
             if halt is not None:
                 return PlanReport(halt)
@@ -115,7 +134,7 @@ def plan_fanout(rt: Runtime, campaign_id: int,
             resumed = open_batches(session, campaign_id) if batch else []
         for number in resumed:  # a previous planner may have died before enqueueing these
             on_batch(number)
-        report = PlanReport(SENDING, batches=batch)
+        report = PlanReport(RunState.SENDING, batches=batch)
         if not planned:
             _plan_chunks(rt, campaign_id, batch, cursor, lease, on_batch, report)
         with transaction(rt.sessions) as session:
@@ -131,7 +150,7 @@ def _plan_chunks(rt: Runtime, campaign_id: int, batch: int, cursor: str | None,
         with transaction(rt.sessions) as session:
             campaign = session.get(Campaign, campaign_id, populate_existing=True)
             if campaign is None or campaign.status != SENDING:
-                report.state = "halted"
+                report.state = RunState.HALTED
                 return
             halt = send_time_check(session, rt.settings, campaign, rt.now())
             if halt is not None:
@@ -149,7 +168,7 @@ def _plan_chunks(rt: Runtime, campaign_id: int, batch: int, cursor: str | None,
         cursor = page[-1]
         report.batches = batch
         on_batch(batch)
-    report.state = "lease_lost"
+    report.state = RunState.LEASE_LOST
 
 
 def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
@@ -173,18 +192,18 @@ def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
 
 
 def send_time_check(session: Session, settings: Settings, campaign: Campaign,
-                    now: datetime) -> str | None:
-    """None while a sending campaign may go on; else "stopped" (a record is no longer
-    visible: stopped, audited, rows skipped) or REVIEW (changed since approval)."""
+                    now: datetime) -> RunState | None:
+    """None while a sending campaign may go on; else STOPPED (a record is no longer
+    visible: stopped, audited, rows skipped) or BACK_TO_REVIEW (changed since approval)."""
     problem = record_problem(session, campaign, now)
     if problem is not None:
         reason, key = problem
         if stop_campaign(session, campaign.id, reason, now, skip_reason=reason, record=key):
             log.warning("campaign %s stopped: %s (%s)", campaign.id, reason, key)
-        return CampaignStatus.STOPPED.value
+        return RunState.STOPPED
     if not recheck(session, settings, campaign, now):  # it audited the way back to review
         log.warning("campaign %s changed since approval: back to review", campaign.id)
-        return REVIEW
+        return RunState.BACK_TO_REVIEW
     return None
 
 

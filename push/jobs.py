@@ -13,7 +13,6 @@ remembers the latest job per key, and enqueueing is skipped while it is still wa
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from rq import Queue, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from bot.jobs import current_runtime
+from bot.jobs import job_runtime
 from bot.runtime import Runtime
 from bot.store.db import transaction
 from bot.store.models import Campaign
@@ -41,18 +40,6 @@ POINTER_TTL = 30 * 86400
 OVERDUE = 30.0  # a scheduled job this late means no scheduler runs (its lock died with a worker)
 MAX_JOB_FAILURES = 5  # failed runs of one batch before the sweep closes its rows
 WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
-
-
-def _runtime() -> Runtime:
-    """The process's runtime; in a forked work horse, pooled DB connections are dropped."""
-    rt = current_runtime()
-    if rt.extras.get("push_pid") != os.getpid():
-        rt.engine.dispose(close=False)  # the parent's connections stay the parent's
-        rt.extras.pop("wechat_client", None)
-        rt.extras.pop("push_client", None)
-        rt.extras.pop("push_limiter", None)
-        rt.extras["push_pid"] = os.getpid()
-    return rt
 
 
 def _scheduled_at(rt: Runtime, job: Job) -> datetime | None:
@@ -134,7 +121,7 @@ def enqueue_batch(rt: Runtime, campaign_id: int, batch: int,
 
 def fan_out(campaign_id: int) -> dict:
     """RQ job: start a due campaign and plan its delivery rows, enqueueing batch jobs."""
-    rt = _runtime()
+    rt = job_runtime()
     with _failures_recorded(rt, campaign_id, None):
         report = fanout.plan_fanout(rt, campaign_id,
                                     lambda batch: enqueue_batch(rt, campaign_id, batch))
@@ -145,7 +132,7 @@ def fan_out(campaign_id: int) -> dict:
 
 def send_batch(campaign_id: int, batch: int) -> dict:
     """RQ job: deliver one batch; re-enqueued with a delay after a quota or transport halt."""
-    rt = _runtime()
+    rt = job_runtime()
     with _failures_recorded(rt, campaign_id, batch):
         report = deliver.run_batch(
             rt, campaign_id, batch,

@@ -190,10 +190,10 @@ def limiter_for(redis: Any, rates: Mapping[str, str | int]) -> RateLimiter | Loc
 
 
 def runtime_limiter(rt: Runtime) -> RateLimiter | LocalRateLimiter:
-    """The process's limiter for settings.push.rate_limits (kept in rt.extras)."""
-    found = rt.extras.get("push_limiter")
+    """The process's limiter for settings.push.rate_limits (kept in rt.clients)."""
+    found: RateLimiter | LocalRateLimiter | None = rt.clients.limiter
     if found is None:
-        found = rt.extras["push_limiter"] = limiter_for(rt.redis, rt.settings.push.rate_limits)
+        found = rt.clients.limiter = limiter_for(rt.redis, rt.settings.push.rate_limits)
     return found
 
 

@@ -12,15 +12,14 @@ import re
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from bot.answers import answer, headline
 from bot.store.models import Record
-from handlers.answers import answer, headline
+from bot.vocab import NOTICE_KIND_LABEL
 
 LIMITS = {"thing": 20, "number": 32, "character_string": 32, "phrase": 5, "car_number": 8,
           "phone_number": 17, "name": 10, "letter": 32, "symbol": 5, "amount": 32}
 FORMATS = {"time": re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$"),
            "date": re.compile(r"^\d{4}-\d{2}-\d{2}$")}
-KIND_NAMES = {"road": "道路", "bus": "公交", "coach": "客运", "ferry": "轮渡", "taxi": "出租车",
-              "rail": "轨道交通", "other": "其他"}
 ONCE_TITLE = "泉州交通运输通知"
 
 
@@ -46,7 +45,7 @@ def source_value(source: str, records: Sequence[Record], title: str, now: dateti
         "summary": d.get("summary") or d.get("body") or d.get("answer") or "",
         "date": _record_date(first) or now.date().isoformat(),
         "district": first.district or "全市",
-        "kind": KIND_NAMES.get(first.notice_kind or "", "出行"),
+        "kind": NOTICE_KIND_LABEL.get(first.notice_kind or "", "出行"),
         "url": d.get("url") or "",
         "count": str(len(records)),
     }

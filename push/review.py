@@ -11,6 +11,9 @@ hash) is treated as changed: it goes back to review rather than out unreviewed.
 
 The audience *size* is shown to the reviewer but not hashed: followers come and go, the
 definition is what was approved. The send time is not hashed either (quiet hours guard it).
+
+The payload is rendered from inputs kept beside it (`render_inputs`), so a changed record or an
+edit renders it again here (`rerender`): the next reviewer sees the current text.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from bot.clock import to_utc_naive
 from bot.settings import Settings
 from bot.store.models import AuditEntry, Campaign, Record
 from bot.store.models import CampaignStatus as S
+from push.audience import preview
 from push.audit import SYSTEM, audit
+from push.render import render_payload
 
 HASH_VERSION = 1
 # Statuses in which a campaign carries an approval that recheck() can confirm.
@@ -142,8 +147,6 @@ def send_back(session: Session, settings: Settings, campaign: Campaign, now: dat
     campaign.updated_at = to_utc_naive(now)
     detail: dict[str, Any] = {"before": before, "after": campaign.status, "changed": changed}
     if any(part.startswith("record ") for part in changed):
-        from push.campaigns import rerender  # campaigns imports this module
-
         problems = rerender(session, settings, campaign, now)
         detail["rerendered"] = not problems
         if problems:
@@ -151,11 +154,58 @@ def send_back(session: Session, settings: Settings, campaign: Campaign, now: dat
     audit(session, actor, "back_to_review", now, campaign.id, **detail)
 
 
+def render_inputs(title: str, overrides: dict[str, str], template: dict | None,
+                   truncate: bool, records: list[Record]) -> dict:
+    """What the payload was rendered from, so an edit or a changed record can re-render it."""
+    return {"title": title, "overrides": dict(overrides), "truncate": truncate,
+            "template_id": template["template_id"] if template else None,
+            "digests": {r.key: r.digest for r in records}}
+
+
+def rerender(session: Session, settings: Settings, campaign: Campaign, now: datetime, *,
+             title: str | None = None, overrides: dict[str, str] | None = None) -> list[str]:
+    """Render the payload again from the current records (and new title/fields); problems
+    leave the campaign unchanged."""
+    old = campaign.payload or {}
+    inputs = dict(old.get(RENDER_KEY) or _legacy_inputs(campaign))
+    problems: list[str] = []
+    records = []
+    for key in campaign.record_keys:
+        kind, _, rid = key.partition(":")
+        record = session.scalar(select(Record).where(Record.kind == kind, Record.rid == rid))
+        if record is None:
+            problems.append(f"record {key}: not found")
+        records.append(record)
+    known = {spec["template_id"]: spec for spec in settings.push.templates.values()}
+    template = known.get(inputs["template_id"]) if inputs.get("template_id") else None
+    if inputs.get("template_id") and template is None:
+        problems.append(f"template {inputs['template_id']!r} is no longer configured")
+    if problems:
+        return problems
+    merged = {**inputs.get("overrides", {}), **(overrides or {})}
+    title = title or inputs["title"]
+    payload = render_payload(records, title, template, merged, bool(inputs.get("truncate")),
+                             now, problems)
+    if not problems:
+        payload[RENDER_KEY] = render_inputs(title, merged, template,
+                                             bool(inputs.get("truncate")), records)
+        campaign.payload = payload
+        campaign.title = title[:200]
+    return problems
+
+
+def _legacy_inputs(campaign: Campaign) -> dict:
+    """Render inputs of a campaign rendered before they were kept: its values as overrides."""
+    template = (campaign.payload or {}).get("template") or {}
+    return {"title": campaign.title, "truncate": False,
+            "template_id": template.get("template_id"),
+            "overrides": {k: v.get("value", "") for k, v in (template.get("data") or {}).items()},
+            "digests": {}}
+
+
 def describe(session: Session, campaign: Campaign) -> list[str]:
     """What the reviewer approves, as lines: every channel's payload, template, urgency,
     audience definition and its size counted now, and the review hash."""
-    from push.audience import preview
-
     payload = sent_payload(campaign)
     template = payload.get("template") or {}
     aud = audience_definition(campaign)

@@ -89,6 +89,11 @@ def staff_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Staff)) or 0
 
 
+def all_staff(session: Session) -> list[Staff]:
+    """Every account, by name."""
+    return list(session.scalars(select(Staff).order_by(Staff.name)))
+
+
 def add_staff(session: Session, name: str, role: str, now: datetime,
               actor: str) -> tuple[Staff, str]:
     """Create an account; returns it and its key (shown once, stored hashed)."""

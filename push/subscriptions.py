@@ -19,34 +19,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import to_utc_naive
-from bot.store.models import Follower, Subscription, Topic
+from bot.store.models import Follower, Subscription
 from bot.store.queries import upsert_follower
+from bot.vocab import (  # noqa: F401 - DISTRICT_TOPICS, KIND_TOPICS: re-exported for callers
+    DISTRICT_SHORT_NAMES,
+    DISTRICT_TOPICS,
+    KIND_TOPICS,
+    NOTICE_KIND_ALIASES,
+    NOTICE_KIND_LABEL,
+    TOPIC_ALIASES,
+    TOPIC_ORDER,
+)
 
-TOPIC_ORDER = (Topic.TRAVEL.value, Topic.PROJECT.value, Topic.GOV.value, Topic.POLICY.value)
-TOPIC_ALIASES: dict[str, tuple[str, ...]] = {
-    Topic.GOV.value: ("政务公开", "公开", "信息公开", "政府信息公开", "政务"),
-    Topic.PROJECT.value: ("项目进展", "项目", "重点项目", "工程进展"),
-    Topic.TRAVEL.value: ("出行资讯", "出行", "交通出行", "出行信息"),
-    Topic.POLICY.value: ("政策解读", "解读", "政策"),
-}
-KIND_LABEL = {"road": "道路", "bus": "公交", "coach": "客运", "ferry": "轮渡",
-              "taxi": "出租车", "rail": "铁路", "other": "其他"}
-KIND_ALIASES: dict[str, tuple[str, ...]] = {
-    "road": ("道路", "封路", "路况", "道路施工"),
-    "bus": ("公交", "公交车"),
-    "coach": ("客运", "长途", "长途客运", "长途汽车"),
-    "ferry": ("轮渡", "渡轮"),
-    "taxi": ("出租", "出租车", "的士"),
-    "rail": ("铁路", "地铁", "火车"),
-    "other": ("其他", "其它"),
-}
-# Which filters make sense for which topic: notice kinds exist only for travel notices,
-# districts for travel notices and projects.
-DISTRICT_TOPICS = frozenset({Topic.TRAVEL.value, Topic.PROJECT.value})
-KIND_TOPICS = frozenset({Topic.TRAVEL.value})
-# Short names for the two zones whose official names citizens rarely type in full.
-_DISTRICT_EXTRA = {"泉州台商投资区": ("台商投资区", "台商区", "台商"),
-                   "泉州经济技术开发区": ("经济技术开发区", "经开区", "开发区")}
+# The words (topics, notice kinds, districts) are defined once in bot.vocab.
+KIND_LABEL = NOTICE_KIND_LABEL
+KIND_ALIASES = NOTICE_KIND_ALIASES
 # Words that add nothing ("订阅全部出行的消息").
 _FILLER = ("全市", "全部", "所有", "的", "消息", "信息", "通知", "推送", "一下", "请")
 _SEPARATORS = frozenset(" \t\r\n\u3000,，、;；。.!！:：/+和与及")
@@ -59,7 +46,7 @@ def district_aliases(districts: tuple[str, ...]) -> dict[str, str]:
     """Alias -> configured district: the full name, without 区/市/县, without 泉州."""
     out: dict[str, str] = {}
     for name in districts:
-        names = {name, *_DISTRICT_EXTRA.get(name, ())}
+        names = {name, *DISTRICT_SHORT_NAMES.get(name, ())}
         for base in (name, name.removeprefix("泉州")):
             names.add(base)
             if base[-1:] in ("区", "市", "县") and len(base) >= 3:

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from bot.errors import TransportError
 from bot.wechat.client import WeChatClient
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("qzbot.push.token")
 
 Fetch = Callable[[], tuple[str, int]]
 

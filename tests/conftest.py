@@ -157,7 +157,7 @@ def load_pack(rt, path: str = SMALL_PACK, prune: bool = False):
 @pytest.fixture
 def make_app():
     """create_app for a test; every app made is closed (threads stopped) at teardown."""
-    from bot import create_app
+    from bot.app import create_app
 
     made = []
 
@@ -181,8 +181,8 @@ def app(runtime, make_app):
 def sim():
     """The WeChat API simulator on a loopback port, served from a thread (a module may
     define its own, e.g. with latency)."""
-    from push.simulator import SimConfig, create_simulator, start_in_thread
     from tests.pushkit import Sim
+    from wechatsim import SimConfig, create_simulator, start_in_thread
 
     running = start_in_thread(create_simulator(SimConfig(app_id=APP_ID,
                                                          app_secret="test-secret")))

@@ -270,8 +270,6 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.02) -> No
 
 def push_runtime(db_url, redis_client, clock, sim, **push):
     """A runtime whose WeChat API is the simulator, with small batches and short leases."""
-    import os
-
     from bot.runtime import build_runtime
     from tests.conftest import make_settings
 
@@ -280,5 +278,5 @@ def push_runtime(db_url, redis_client, clock, sim, **push):
         push={"batch_size": 7, "concurrency": 4, "lease_seconds": 3, "rate_limits": RATES,
               **push})
     rt = build_runtime(settings, redis_client=redis_client, clock=clock)
-    rt.extras["push_pid"] = os.getpid()  # not a forked work horse
+    rt.claim_process()  # not a forked work horse
     return rt

@@ -15,8 +15,8 @@ import requests
 
 from bot.errors import AmbiguousSend, TransportError, WeChatAPIError
 from bot.wechat.client import WeChatClient
-from push.simulator import SimConfig, create_simulator, start_in_thread
 from push.token import MemoryTokenSource, RedisTokenSource
+from wechatsim import SimConfig, create_simulator, start_in_thread
 
 APP_ID = "wxtestapp0000001"
 SECRET = "test-secret"

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.search_api import Found
 from bot.store.models import Follower, Interaction, Record, UnansweredQuery
 from bot.store.queries import visible_by_keys
-from handlers.index import Found
 from tests.wx import CITIZEN
 
 

@@ -41,9 +41,7 @@ def rt(db_url, redis_client, clock, sim):
     use_runtime(runtime)
     yield runtime
     use_runtime(None)
-    for name in ("wechat_client", "push_client"):
-        if runtime.extras.get(name) is not None:
-            runtime.extras[name].close()
+    runtime.clients.close()
     runtime.close()
 
 
@@ -549,17 +547,20 @@ def test_keep_alive_client_outcomes(rt, sim):
     import socket
 
     from bot.errors import TransportError
+    from bot.wechat.client import WeChatClient
+    from bot.wechat.transport import KeepAliveTransport
 
     client = channels.push_client(rt)
-    assert isinstance(client, channels.KeepAliveClient)
+    assert isinstance(client.transport, KeepAliveTransport)
     for i in range(3):
         assert client.send_custom_text(oid(i), "hello cid=ka")["errcode"] == 0
-    assert len(client._idle) == 1  # one keep-alive connection for sequential calls
+    # one keep-alive connection for sequential calls
+    assert client.transport.idle_connections == 1
     with socket.socket() as probe:  # a port nobody listens on: surely not sent
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    closed = channels.KeepAliveClient(f"http://127.0.0.1:{port}", APP_ID, "x", client.tokens,
-                                      (0.5, 0.5))
+    closed = WeChatClient(f"http://127.0.0.1:{port}", APP_ID, "x", client.tokens, (0.5, 0.5),
+                          transport=KeepAliveTransport())
     with pytest.raises(TransportError):
         closed.send_custom_text(oid(1), "hello")
     closed.close()

@@ -8,7 +8,6 @@ import pytest
 
 from bot.runtime import build_runtime
 from push import fanout, jobs
-from push.simulator import SimConfig, create_simulator, start_in_thread
 from tests.conftest import APP_ID, make_settings
 from tests.pushkit import (
     Sim,
@@ -25,6 +24,7 @@ from tests.pushkit import (
     wait_for,
     worker_env,
 )
+from wechatsim import SimConfig, create_simulator, start_in_thread
 
 CONCURRENCY = 4
 

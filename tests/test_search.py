@@ -9,9 +9,9 @@ from datetime import date, datetime
 
 import pytest
 
-from handlers import search_text
 from handlers.search import SearchDoc, SearchIndex, doc_from_record
-from handlers.search_query import parse_query
+from handlers.search import text as search_text
+from handlers.search.query import parse_query
 
 RECORDS = [
     ("hotline", {"id": "jd", "name": "交通运输服务监督电话", "number": "12328",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from push.simulator import SimConfig, create_simulator, sim_state, start_in_thread
+import wechatsim
+from wechatsim import SimConfig, create_simulator, sim_state, start_in_thread
 
 APP_ID = "wxtestapp0000001"
 SECRET = "test-secret"
@@ -542,3 +545,20 @@ def test_served_over_http(server):
             assert http.get(f"{base}/nowhere", timeout=5).status_code == 404
     finally:
         running.stop()
+
+
+def test_wechatsim_imports_nothing_of_the_project():
+    """wechatsim is an independent peer: no module of it imports bot, handlers or push."""
+    forbidden = {"bot", "handlers", "push", "tests", "bench"}
+    found = []
+    for path in sorted(Path(wechatsim.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            found += [f"{path.name}:{node.lineno} {n}" for n in names
+                      if n.split(".")[0] in forbidden]
+    assert found == []

@@ -412,10 +412,10 @@ OFFSET_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} "
 def test_worker_logs_no_openid_and_no_text(runtime, tmp_path, db_url):
     import re
 
-    from bot import jobs
-    from push.simulator import SimConfig, create_simulator, start_in_thread
+    from push import followups as jobs
     from tests.conftest import APP_ID
     from tests.pushkit import worker_env
+    from wechatsim import SimConfig, create_simulator, start_in_thread
 
     running = start_in_thread(create_simulator(SimConfig(
         app_id=APP_ID, app_secret="test-secret", followers={CITIZEN})))

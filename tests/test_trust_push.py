@@ -40,8 +40,8 @@ def rt(db_url, redis_client, clock, sim):
     """The push runtime on the test database (shared with `runtime`/`wechat`)."""
     runtime = push_runtime(db_url, redis_client, clock, sim, batch_size=3, concurrency=2)
     yield runtime
-    if runtime.extras.get("push_client") is not None:
-        runtime.extras["push_client"].close()
+    if runtime.clients.push is not None:
+        runtime.clients.push.close()
     runtime.close()
 
 

@@ -19,9 +19,10 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.store.models import DISCLOSURE_VALUES, Record
+from bot.clock import to_utc_naive
+from bot.store.models import Record
+from bot.vocab import DISCLOSURE_VALUES, NOTICE_KINDS
 
-NOTICE_KINDS = ("road", "bus", "coach", "ferry", "taxi", "rail", "other")
 # a tag or comment opener: "<a ", "</p", "<!--", "<?xml", "<img/" (a plain "<" or "a < b" passes)
 HTML = re.compile(r"<\s*[A-Za-z/!?]")
 URL_SCHEMES = ("http", "https")
@@ -216,8 +217,6 @@ def _length_problem(name: str, value: Any) -> str | None:
 
 
 def _naive(dt: datetime) -> datetime:
-    from bot.clock import to_utc_naive
-
     return to_utc_naive(dt)
 
 

@@ -43,8 +43,8 @@ def answer_deadline(seconds: float) -> Iterator[None]:
 
 def _deadline_connection_class() -> type:
     """psycopg's Connection whose waits honour `answer_deadline` (imported lazily)."""
-    import psycopg
-    from psycopg import errors as pg_errors
+    import psycopg  # noqa: PLC0415 - PostgreSQL driver, loaded only for a PostgreSQL URL
+    from psycopg import errors as pg_errors  # noqa: PLC0415 - same
 
     class DeadlineConnection(psycopg.Connection):
         def wait(self, gen, *args, **kwargs):  # noqa: ANN001, ANN202 - psycopg's signature
@@ -132,7 +132,7 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to `revision`."""
-    from alembic import command
+    from alembic import command  # noqa: PLC0415 - Alembic loads only to migrate
 
     command.upgrade(alembic_config(engine), revision)
 

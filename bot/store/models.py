@@ -1,9 +1,12 @@
-"""SQLAlchemy 2.x models. Times are naive UTC; openids are personal data (never logged whole)."""
+"""SQLAlchemy 2.x models. Times are naive UTC; openids are personal data (never logged whole).
+
+The enums stored in these tables (Kind, Topic, Role, CampaignStatus, DeliveryStatus) and the
+disclosure values are defined in bot.vocab and re-exported here.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -18,26 +21,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The stored vocabulary lives in bot.vocab; re-exported here for the tables' users.
+from bot.vocab import (  # noqa: F401
+    DISCLOSURE_VALUES,
+    PUBLIC,
+    CampaignStatus,
+    DeliveryStatus,
+    Kind,
+    Role,
+    Topic,
+)
+
 
 class Base(DeclarativeBase):
     """Declarative base of every table."""
-
-
-class Kind(StrEnum):
-    """Content-pack record kinds."""
-
-    HOTLINE = "hotline"
-    GUIDE = "guide"
-    POLICY = "policy"
-    DISCLOSURE = "disclosure"
-    PROJECT = "project"
-    NOTICE = "notice"
-    FAQ = "faq"
-    SYNONYM = "synonym"
-
-
-PUBLIC = "主动公开"
-DISCLOSURE_VALUES = (PUBLIC, "依申请公开", "不予公开")
 
 
 class Record(Base):
@@ -127,48 +124,6 @@ class UnansweredQuery(Base):
 
 
 # --- push: staff, subscriptions, consent, campaigns, deliveries, audit -------------
-
-
-class Role(StrEnum):
-    """Staff roles: editors write campaigns, reviewers approve, admins do both and manage staff."""
-
-    EDITOR = "editor"
-    REVIEWER = "reviewer"
-    ADMIN = "admin"
-
-
-class Topic(StrEnum):
-    """What citizens subscribe to."""
-
-    GOV = "政务公开"
-    PROJECT = "项目进展"
-    TRAVEL = "出行资讯"
-    POLICY = "政策解读"
-
-
-class CampaignStatus(StrEnum):
-    """draft -> submitted -> approved | rejected -> scheduled -> sending -> done | cancelled."""
-
-    DRAFT = "draft"
-    SUBMITTED = "submitted"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    SCHEDULED = "scheduled"
-    SENDING = "sending"
-    DONE = "done"
-    CANCELLED = "cancelled"
-    STOPPED = "stopped"  # a campaign-level WeChat error (47003, 48001) halted it
-
-
-class DeliveryStatus(StrEnum):
-    """One recipient's delivery state."""
-
-    PENDING = "pending"
-    SENDING = "sending"  # claimed by a worker, outcome not yet recorded
-    SENT = "sent"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    UNKNOWN = "unknown"  # ambiguous outcome (timeout): never blind-retried
 
 
 class Staff(Base):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -78,16 +79,15 @@ def bump_content_revision(session: Session) -> int:
     return int(row.value)
 
 
+_DIALECT_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def upsert_insert(session: Session, table):
     """The dialect's INSERT (with ON CONFLICT support) for the session's database."""
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
+    if dialect not in _DIALECT_INSERT:
         raise NotImplementedError(f"no INSERT ... ON CONFLICT for {dialect}")
-    return insert(table)
+    return _DIALECT_INSERT[dialect](table)
 
 
 def upsert_follower(session: Session, openid: str, now: datetime, **values) -> None:

@@ -1,27 +1,27 @@
-"""Outbound WeChat API client: sends, menus and access-token fetches over one keep-alive session.
+"""Outbound WeChat API client: sends, menus and access-token fetches over one pooled transport.
 
 Every call has a timeout. Outcomes are sorted by what the caller may do next:
 a dict (errcode 0), WeChatAPIError (the platform said no), TransportError (the request
 surely did not reach WeChat: safe to retry) and AmbiguousSend (a send that may or may not
-have gone out: never blind-retry it, platform rule "no idempotency key"). Only requests
-is imported here: the WeChat core stays free of Flask, databases and Redis.
+have gone out: never blind-retry it, platform rule "no idempotency key"). How requests
+travel is the transport's business (bot/wechat/transport.py: requests by default, or
+pooled http.client keep-alive connections for the push workers). Only requests is
+imported here: the WeChat core stays free of Flask, databases and Redis.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from bot.errors import AmbiguousSend, TransportError, WeChatAPIError
+from bot.wechat.transport import Answer, MaybeSent, NotSent, RequestsTransport, Transport
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("qzbot.wechat.client")
 
 # Platform rule: 40001/40014/42001 mean the token is invalid or expired -> re-read the
 # shared token (compare-and-refresh) and retry once. Such a call was surely not applied.
@@ -32,7 +32,6 @@ SEND_APIS = frozenset({
     "message/subscribe/bizsend",
     "message/template/subscribe",
 })
-_SECRET_RE = re.compile(r"(access_token|secret)=[^&\s'\"]+")
 
 
 class TokenSource(Protocol):
@@ -47,39 +46,39 @@ class TokenSource(Protocol):
         ...
 
 
-def _redact(text: str) -> str:
-    """Exception texts from requests carry the URL: keep tokens and secrets out of logs."""
-    return _SECRET_RE.sub(r"\1=***", text)
-
-
 def _with_values(data: Mapping[str, Any]) -> dict[str, Any]:
     """Accept {key: "text"} as shorthand for the platform's {key: {"value": "text"}}."""
     return {k: v if isinstance(v, Mapping) else {"value": v} for k, v in data.items()}
 
 
 class WeChatClient:
-    """The WeChat official-account API as qzbot uses it. Thread-safe; share one per process."""
+    """The WeChat official-account API as qzbot uses it. Thread-safe; share one per process.
+
+    transport: how requests travel; default a RequestsTransport over `session` (or a new
+    session pooled for `pool_size` sending threads), e.g. `transport=KeepAliveTransport()`.
+    """
 
     def __init__(self, base_url: str, app_id: str, app_secret: str, tokens: TokenSource,
                  timeout: tuple[float, float] = (3.05, 10),
-                 session: requests.Session | None = None, *, pool_size: int = 32):
+                 session: requests.Session | None = None, *, pool_size: int = 32,
+                 transport: Transport | None = None):
+        if transport is not None and session is not None:
+            raise ValueError("pass a session or a transport, not both")
         self.base_url = base_url.rstrip("/")
         self.app_id = app_id
         self._secret = app_secret
         self.tokens = tokens
         self.timeout = timeout
-        if session is None:
-            session = requests.Session()
-            # Pool sized for the sending threads; no urllib3 retries: a retried send may
-            # be a duplicate message, and that decision belongs to the caller.
-            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-        self.session = session
+        self.transport: Transport = transport or RequestsTransport(session, pool_size=pool_size)
+
+    @property
+    def session(self) -> requests.Session | None:
+        """The requests session of a RequestsTransport (None for other transports)."""
+        return getattr(self.transport, "session", None)
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self.session.close()
+        self.transport.close()
 
     # --- sends ---------------------------------------------------------------------
 
@@ -182,23 +181,16 @@ class WeChatClient:
         return self._decode(api, response)
 
     def _request(self, method: str, api: str, query: Mapping[str, str], body: bytes | None,
-                 headers: Mapping[str, str] | None) -> requests.Response:
+                 headers: Mapping[str, str] | None) -> Answer:
         url = f"{self.base_url}/cgi-bin/{api}"
         try:
-            return self.session.request(method, url, params=query, data=body,
-                                        headers=headers, timeout=self.timeout)
-        except requests.exceptions.ConnectTimeout as exc:
-            raise TransportError(f"{api}: connect timeout ({_redact(str(exc))})") from None
-        except requests.exceptions.ConnectionError as exc:
-            if _not_sent(exc):
-                raise TransportError(f"{api}: {_redact(str(exc))}") from None
-            raise self._ambiguous(api, f"connection lost: {_redact(str(exc))}") from None
-        except requests.exceptions.Timeout as exc:
-            raise self._ambiguous(api, f"read timeout: {_redact(str(exc))}") from None
-        except requests.exceptions.RequestException as exc:
-            raise self._ambiguous(api, f"{type(exc).__name__}: {_redact(str(exc))}") from None
+            return self.transport.request(method, url, query, body, headers, self.timeout)
+        except NotSent as exc:
+            raise TransportError(f"{api}: {exc.detail}") from None
+        except MaybeSent as exc:
+            raise self._ambiguous(api, exc.detail) from None
 
-    def _decode(self, api: str, response: requests.Response) -> dict[str, Any]:
+    def _decode(self, api: str, response: Answer) -> dict[str, Any]:
         if response.status_code >= 500:
             raise self._ambiguous(api, f"HTTP {response.status_code}")
         try:
@@ -228,11 +220,3 @@ def _token_pair(api: str, data: Mapping[str, Any]) -> tuple[str, int]:
         return str(data["access_token"]), int(data["expires_in"])
     except (KeyError, TypeError, ValueError):
         raise TransportError(f"{api}: answer without access_token/expires_in") from None
-
-
-def _not_sent(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when the connection was never established (refused, DNS, connect timeout)."""
-    reason: Any = exc.args[0] if exc.args else None
-    if isinstance(reason, MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)

@@ -1,0 +1,161 @@
+"""`qzbot serve | ask | worker | simulator`: the commands that run things (top-level commands)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from urllib.parse import urlsplit
+
+import click
+
+from bot.cli.common import Obj, fail
+from bot.secrets_check import refuse_published_secrets
+
+DEMO_OPENID = "oQZdemoCitizen00000000000001"
+
+
+def _prepare_demo(obj: Obj) -> None:
+    """Embedded demo: schema, sample pack, a local WeChat API simulator if pointed at one."""
+    from bot.content.pack import SAMPLE_PACK, import_pack, read_pack  # noqa: PLC0415 - start-up
+    from bot.store.db import transaction, upgrade  # noqa: PLC0415 - keeps CLI start-up fast
+
+    rt = obj.runtime
+    upgrade(rt.engine)
+    with transaction(rt.sessions) as session:
+        report = import_pack(session, read_pack(SAMPLE_PACK), source=str(SAMPLE_PACK),
+                             now=rt.now(), districts=obj.settings.bot.districts)
+    click.echo(f"sample pack (demo content): {report.summary()}")
+    base = urlsplit(obj.settings.wechat.api_base_url)
+    if base.hostname in {"127.0.0.1", "localhost"} and base.port:
+        from wechatsim import SimConfig, serve_simulator  # noqa: PLC0415 - keeps CLI start-up fast
+
+        wx = obj.settings.wechat
+        config = SimConfig(app_id=wx.app_id, app_secret=wx.app_secret)
+        threading.Thread(target=serve_simulator, args=(base.hostname, base.port, config),
+                         daemon=True, name="simulator").start()
+        click.echo(f"WeChat API simulator on {obj.settings.wechat.api_base_url} "
+                   f"(messages: {obj.settings.wechat.api_base_url}/_sim/messages)")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--demo", is_flag=True, help="Migrate, load the sample pack, start the simulator.")
+@click.pass_obj
+def serve(obj: Obj, host: str, port: int, workers: int, demo: bool) -> None:
+    """Run the webhook (gunicorn; in-process server + worker on the embedded Redis)."""
+    from bot.app import create_app  # noqa: PLC0415 - keeps CLI start-up fast
+    from bot.redisconn import is_embedded  # noqa: PLC0415 - keeps CLI start-up fast
+
+    refuse_published_secrets(obj.settings, demo=demo)  # before anything listens or migrates
+    logging.getLogger("qzbot").setLevel(obj.settings.log.level.upper())
+    if demo:
+        _prepare_demo(obj)
+    if is_embedded(obj.runtime.redis):
+        from werkzeug.serving import run_simple  # noqa: PLC0415 - keeps CLI start-up fast
+
+        from bot.logs import ScrubbedRequestHandler  # noqa: PLC0415 - keeps CLI start-up fast
+        from bot.worker import start_thread_worker  # noqa: PLC0415 - keeps CLI start-up fast
+
+        app = create_app(runtime=obj.runtime)
+        start_thread_worker(obj.runtime)
+        click.echo(f"qzbot on http://{host}:{port}/wechat (embedded Redis, in-process worker)")
+        # the access log must not show the openid WeChat appends to the callback URL
+        run_simple(host, port, app, threaded=True, use_reloader=False,
+                   request_handler=ScrubbedRequestHandler)
+        return
+    from bot.wsgi import run_gunicorn  # noqa: PLC0415 - keeps CLI start-up fast
+
+    run_gunicorn(obj.config, host, port, workers)
+
+
+@click.command()
+@click.argument("text")
+@click.option("--openid", default=DEMO_OPENID, show_default=True, help="Citizen openid.")
+@click.option("--voice", is_flag=True, help="Send as a voice message with this Recognition.")
+@click.option("--event", default="", help="Send an event instead (subscribe, CLICK, ...).")
+@click.option("--url", default="", help="POST to a running server (else in-process).")
+@click.pass_obj
+def ask(obj: Obj, text: str, openid: str, voice: bool, event: str, url: str) -> None:
+    """Send TEXT as a citizen through the real webhook and print the reply."""
+    from bot.wechat.crypto import MessageCrypto  # noqa: PLC0415 - keeps CLI start-up fast
+    from bot.wechat.inbound import (  # noqa: PLC0415 - keeps CLI start-up fast
+        message_xml,
+        open_reply,
+        signed_request,
+    )
+
+    wx = obj.settings.wechat
+    now = int(obj.runtime.now().timestamp())
+    if event:
+        xml = message_xml(wx.account_id, openid, "event", create_time=now, Event=event,
+                          EventKey=text)
+    elif voice:
+        xml = message_xml(wx.account_id, openid, "voice", create_time=now, MediaId="demo",
+                          Format="amr", Recognition=text)
+    else:
+        xml = message_xml(wx.account_id, openid, "text", create_time=now, Content=text)
+    keys = [k for k in (wx.encoding_aes_key, wx.previous_encoding_aes_key) if k]
+    crypto = MessageCrypto(wx.token, keys, wx.app_id) if keys else None
+    args, body = signed_request(xml, wx.token, crypto, timestamp=now,
+                                nonce=str(secrets.randbelow(10**9)), openid=openid)
+    status, reply_body = _post(obj, url, args, body)
+    if status != 200:
+        fail(f"webhook answered HTTP {status}: {reply_body[:200]}")
+    reply = open_reply(reply_body, crypto)
+    if reply is None:
+        click.echo("(no passive reply: success)")
+    elif reply.get("MsgType") == "news":
+        click.echo(str(reply.get("Articles")))
+    else:
+        click.echo(reply.get("Content", ""))
+
+
+def _post(obj: Obj, url: str, args: dict, body: str) -> tuple[int, str]:
+    """POST the signed message to `url`, or through an in-process app; (status, body)."""
+    if url:
+        import requests  # noqa: PLC0415 - keeps CLI start-up fast
+
+        resp = requests.post(url, params=args, data=body.encode(), timeout=10)
+        return resp.status_code, resp.text
+    from bot.app import create_app  # noqa: PLC0415 - keeps CLI start-up fast
+
+    app = create_app(runtime=obj.runtime)
+    resp = app.test_client().post("/wechat", query_string=args, data=body.encode())
+    return resp.status_code, resp.get_data(as_text=True)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--preload", multiple=True, metavar="MODULE",
+              help="Import MODULE once before forking jobs (repeatable).")
+@click.option("--demo", is_flag=True, help="Local demo: accept the published demo secrets.")
+@click.pass_obj
+def worker(obj: Obj, burst: bool, preload: tuple[str, ...], demo: bool) -> None:
+    """Run an RQ worker (with scheduler) on qzbot's queues."""
+    from bot.redisconn import is_embedded  # noqa: PLC0415 - keeps CLI start-up fast
+    from bot.worker import run_worker  # noqa: PLC0415 - keeps CLI start-up fast
+
+    logging.getLogger("qzbot").setLevel(obj.settings.log.level.upper())
+    if is_embedded(obj.runtime.redis):
+        fail("qzbot worker needs a Redis server ([redis] url); with the embedded Redis, "
+             "`qzbot serve` runs the worker in-process")
+    refuse_published_secrets(obj.settings, demo=demo)
+    run_worker(obj.runtime, burst=burst, preload=preload)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True)
+@click.option("--latency-ms", default=0, show_default=True)
+@click.pass_obj
+def simulator(obj: Obj, host: str, port: int, latency_ms: int) -> None:
+    """Run the local WeChat API simulator (for demos, tests and benchmarks)."""
+    from wechatsim import SimConfig, serve_simulator  # noqa: PLC0415 - keeps CLI start-up fast
+
+    wx = obj.settings.wechat
+    click.echo(f"WeChat API simulator on http://{host}:{port} (app_id {wx.app_id})")
+    serve_simulator(host, port, SimConfig(app_id=wx.app_id, app_secret=wx.app_secret,
+                                          latency_ms=latency_ms))

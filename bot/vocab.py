@@ -1,0 +1,184 @@
+"""The service's vocabulary, defined once: topics, record kinds, notice kinds, districts, staff
+roles and campaign/delivery states, their Chinese labels and the words citizens use for them.
+
+Every module imports these names from here (bot.store.models re-exports the enums it stores,
+so `from bot.store.models import Topic` keeps working). This module imports nothing of the
+project: it is the bottom of the foundation. Values stored in the database or written in
+content packs keep their exact strings; the label and alias tables are keyed by plain `str`
+values, so what they yield can go to the database as it is.
+
+Where earlier copies disagreed, the word chosen is the one a Quanzhou citizen reads:
+- rail notices are 铁路 (not 轨道交通 or 轨道/铁路): Quanzhou has no metro, its rail notices
+  are about 国铁 trains (泉州站, 泉州南站, 动车);
+- ferry notices are 轮渡 (not 轮渡/水运), the word citizens subscribe with;
+- record kind -> topic (`record_topic`): a policy published with its 解读 goes to 政策解读
+  (the bureau publishes a policy together with its interpretation, and 政策解读 subscribers
+  want exactly those); a policy without one, and every disclosure-catalogue entry, goes to
+  政务公开; notices to 出行资讯, projects to 项目进展; guides, hotlines and FAQs to no topic.
+  Earlier push/campaigns.py sent every policy to 政务公开 (only for choosing a template when a
+  campaign has no topic audience); push/drafts.py's answer above is the one kept.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# --- records -----------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    """Content-pack record kinds."""
+
+    HOTLINE = "hotline"
+    GUIDE = "guide"
+    POLICY = "policy"
+    DISCLOSURE = "disclosure"
+    PROJECT = "project"
+    NOTICE = "notice"
+    FAQ = "faq"
+    SYNONYM = "synonym"
+
+
+# The kinds citizens are answered with, in the order search lists them (synonyms are not).
+ANSWER_KINDS = (Kind.HOTLINE, Kind.GUIDE, Kind.POLICY, Kind.DISCLOSURE, Kind.PROJECT,
+                Kind.NOTICE, Kind.FAQ)
+KIND_LABEL: dict[str, str] = {
+    Kind.GUIDE.value: "办事指南", Kind.HOTLINE.value: "咨询电话",
+    Kind.POLICY.value: "政策文件", Kind.DISCLOSURE.value: "政府信息公开",
+    Kind.PROJECT.value: "重点项目", Kind.NOTICE.value: "出行资讯", Kind.FAQ.value: "常见问题",
+}
+
+# The disclosure attribute every record carries; only 主动公开 is ever shown or pushed.
+PUBLIC = "主动公开"
+DISCLOSURE_VALUES = (PUBLIC, "依申请公开", "不予公开")
+
+
+class NoticeKind(StrEnum):
+    """What a travel notice is about."""
+
+    ROAD = "road"
+    BUS = "bus"
+    COACH = "coach"
+    FERRY = "ferry"
+    TAXI = "taxi"
+    RAIL = "rail"
+    OTHER = "other"
+
+
+NOTICE_KINDS: tuple[str, ...] = tuple(k.value for k in NoticeKind)
+NOTICE_KIND_LABEL: dict[str, str] = {
+    NoticeKind.ROAD.value: "道路", NoticeKind.BUS.value: "公交", NoticeKind.COACH.value: "客运",
+    NoticeKind.FERRY.value: "轮渡", NoticeKind.TAXI.value: "出租车", NoticeKind.RAIL.value: "铁路",
+    NoticeKind.OTHER.value: "其他",
+}
+# Words citizens use for a notice kind after 订阅/退订 (the label among them).
+NOTICE_KIND_ALIASES: dict[str, tuple[str, ...]] = {
+    NoticeKind.ROAD.value: ("道路", "封路", "路况", "道路施工"),
+    NoticeKind.BUS.value: ("公交", "公交车"),
+    NoticeKind.COACH.value: ("客运", "长途", "长途客运", "长途汽车"),
+    NoticeKind.FERRY.value: ("轮渡", "渡轮"),
+    NoticeKind.TAXI.value: ("出租", "出租车", "的士"),
+    NoticeKind.RAIL.value: ("铁路", "地铁", "火车"),
+    NoticeKind.OTHER.value: ("其他", "其它"),
+}
+
+# --- topics --------------------------------------------------------------------------------
+
+
+class Topic(StrEnum):
+    """What citizens subscribe to."""
+
+    GOV = "政务公开"
+    PROJECT = "项目进展"
+    TRAVEL = "出行资讯"
+    POLICY = "政策解读"
+
+
+# The order topics are listed to citizens.
+TOPIC_ORDER = (Topic.TRAVEL.value, Topic.PROJECT.value, Topic.GOV.value, Topic.POLICY.value)
+# Words citizens use for a topic after 订阅/退订 (the topic's own name first).
+TOPIC_ALIASES: dict[str, tuple[str, ...]] = {
+    Topic.GOV.value: ("政务公开", "公开", "信息公开", "政府信息公开", "政务"),
+    Topic.PROJECT.value: ("项目进展", "项目", "重点项目", "工程进展"),
+    Topic.TRAVEL.value: ("出行资讯", "出行", "交通出行", "出行信息"),
+    Topic.POLICY.value: ("政策解读", "解读", "政策"),
+}
+# Staff name a topic by its value or by this short code (`qzbot push create --topic travel`).
+TOPIC_CODES: dict[str, Topic] = {t.name.lower(): t for t in Topic}
+# Which filters make sense for which topic: notice kinds exist only for travel notices,
+# districts for travel notices and projects.
+DISTRICT_TOPICS = frozenset({Topic.TRAVEL.value, Topic.PROJECT.value})
+KIND_TOPICS = frozenset({Topic.TRAVEL.value})
+
+
+def topic_named(name: str) -> Topic | None:
+    """The topic staff named by its value (政务公开) or code (gov), or None."""
+    if name in TOPIC_CODES:
+        return TOPIC_CODES[name]
+    try:
+        return Topic(name)
+    except ValueError:
+        return None
+
+
+def record_topic(kind: str, interpreted: bool = False) -> Topic | None:
+    """The topic a record of this kind is pushed to (`interpreted`: a policy with its 解读)."""
+    if kind == Kind.NOTICE:
+        return Topic.TRAVEL
+    if kind == Kind.PROJECT:
+        return Topic.PROJECT
+    if kind == Kind.POLICY and interpreted:
+        return Topic.POLICY
+    if kind in (Kind.POLICY, Kind.DISCLOSURE):
+        return Topic.GOV
+    return None
+
+
+# --- districts -----------------------------------------------------------------------------
+
+# Quanzhou's districts, county-level cities and counties, and its two zones: the default of
+# [bot] districts (a content pack's `district` must be one of the configured ones).
+DEFAULT_DISTRICTS = (
+    "鲤城区", "丰泽区", "洛江区", "泉港区", "晋江市", "石狮市", "南安市", "惠安县",
+    "安溪县", "永春县", "德化县", "泉州台商投资区", "泉州经济技术开发区",
+)
+# Short names for the two zones whose official names citizens rarely type in full.
+DISTRICT_SHORT_NAMES: dict[str, tuple[str, ...]] = {
+    "泉州台商投资区": ("台商投资区", "台商区", "台商"),
+    "泉州经济技术开发区": ("经济技术开发区", "经开区", "开发区"),
+}
+
+# --- staff and campaigns -------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    """Staff roles: editors write campaigns, reviewers approve, admins do both and manage staff."""
+
+    EDITOR = "editor"
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+class CampaignStatus(StrEnum):
+    """draft -> submitted -> approved | rejected -> scheduled -> sending -> done | cancelled."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    STOPPED = "stopped"  # a campaign-level WeChat error (47003, 48001) halted it
+
+
+class DeliveryStatus(StrEnum):
+    """One recipient's delivery state."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a worker, outcome not yet recorded
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"  # ambiguous outcome (timeout): never blind-retried
