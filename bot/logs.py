@@ -23,8 +23,9 @@ from bot.runtime import openid_hash
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
-# `openid=VALUE` in a query string or a log line, whatever the value looks like
-_OPENID_PARAM = re.compile(r"(?i)\b(openid=)([^&\s\"']+)")
+# `openid=VALUE` in a query string or a log line, whatever the value looks like, unless it
+# is already a pseudonym (redacting twice would give a second, ungreppable pseudonym)
+_OPENID_PARAM = re.compile(r"(?i)\b(openid=)(?!oh-[0-9a-f]{12}\b)([^&\s\"']+)")
 # a bare WeChat openid: 28 URL-safe base64 characters starting with "o", standing alone
 _OPENID = re.compile(r"(?<![A-Za-z0-9_-])o[A-Za-z0-9_-]{27}(?![A-Za-z0-9_-])")
 

@@ -520,3 +520,15 @@ def test_gunicorn_access_log_has_no_openid(runtime, db_url, tmp_path):
     log = access.read_text()
     assert "/healthz?openid=oh-" in log and "/wechat/subscribemsg?openid=oh-" in log, log
     assert CITIZEN not in log and CITIZEN not in errors.read_text()
+
+
+def test_redaction_is_stable_so_logs_stay_greppable_by_one_pseudonym():
+    """The access-log line is redacted by the request handler and again by the formatter:
+    the second pass must keep the first pseudonym (the app logs `oh=` + the same hash)."""
+    from bot.logs import redact
+    from bot.runtime import openid_hash
+
+    line = f"POST /wechat?timestamp=1&openid={CITIZEN}&nonce=2 HTTP/1.1"
+    once = redact(line)
+    assert f"openid=oh-{openid_hash(CITIZEN)}&" in once and CITIZEN not in once
+    assert redact(once) == once
