@@ -20,10 +20,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Found:
-    """Visible records for a query, best first, and whether the first is a confident answer."""
+    """Visible records for a query, best first, and whether the first is a confident answer.
+
+    `records` holds only records relevant to the question (each shares a meaningful term
+    with it; never padded), so an empty list means "honest fallback". `transport` says
+    whether the question is about transport at all (the fallback names 12328 then, else
+    12345).
+    """
 
     records: list[Record]
     confident: bool
+    transport: bool = False
 
 
 class Search(Protocol):
@@ -39,4 +46,8 @@ class Search(Protocol):
 
     def find(self, session: Session, query: str, now: datetime, limit: int = 5) -> Found:
         """Visible records answering `query`, best first."""
+        ...
+
+    def visible(self, session: Session, keys: list[str], now: datetime) -> dict[str, Record]:
+        """The records of `keys` citizens may see now (the data layer's visibility rule)."""
         ...

@@ -7,7 +7,6 @@ import unicodedata
 from bot.answers import answer, choice_list
 from bot.router import Context, Reply
 from bot.store.models import Record
-from bot.store.queries import visible_by_keys
 from bot.wechat.messages import Message
 from handlers import choices
 from handlers.fallback import unanswered
@@ -53,7 +52,7 @@ def _pick(number: int, ctx: Context) -> Reply:
     key = choices.pick(ctx, number)
     if key is None:
         return Reply(text="没有待选择的列表或编号超出范围，请直接输入您的问题。")
-    record = visible_by_keys(ctx.session, [key], ctx.now).get(key)
+    record = ctx.search.visible(ctx.session, [key], ctx.now).get(key)
     if record is None:
         return Reply(text="该信息已更新或不再提供，请重新输入您的问题。")
     return open_record(record, ctx)

@@ -59,6 +59,9 @@ class FakeSearch:
         rows = visible_by_keys(session, self.keys, now)
         return Found([rows[k] for k in self.keys if k in rows], confident=False)
 
+    def visible(self, session, keys, now):
+        return visible_by_keys(session, keys, now)
+
 
 def test_ambiguous_lists_titles_and_digit_opens_one(app, wechat, runtime, clock):
     keys = ["guide:g-ic-card", "hotline:hl-12328", "faq:f-taxi-receipt"]

@@ -84,6 +84,8 @@ class SearchResult:
 
     hits: list[Hit] = field(default_factory=list)
     confident: bool = False
+    # whether the question is about transport (decides the fallback hotline: 12328 / 12345)
+    transport: bool = False
 
 
 def doc_from_record(kind: str, fields: Mapping[str, object]) -> SearchDoc:
@@ -159,7 +161,8 @@ class SearchIndex:
         # only the first MAX_RAW_CHARS characters are ever read (parse_query), so they are
         # the cache key; popular questions repeat (a typhoon day: "渡轮还开吗" all day long)
         shared = self._cached(query[:MAX_RAW_CHARS], limit)
-        return SearchResult(list(shared.hits), shared.confident)  # callers get their own list
+        # callers get their own list
+        return SearchResult(list(shared.hits), shared.confident, shared.transport)
 
     def _rank(self, query: str, limit: int) -> SearchResult:
         """Parse, score and rerank (the uncached search)."""

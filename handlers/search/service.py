@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import to_utc_naive
 from bot.search_api import Found
+from bot.store.models import Record
 from bot.store.queries import (
     content_revision,
     synonym_groups,
@@ -97,8 +98,12 @@ class SearchService:
         result = self.index(session, now).search(query, limit=limit)
         keys = [hit.key for hit in result.hits]
         if result.confident:  # the answer is the top record alone, if it is still visible
-            top = visible_by_keys(session, keys[:1], now)
+            top = self.visible(session, keys[:1], now)
             if top:
-                return Found(list(top.values()), True)
-        visible = visible_by_keys(session, keys, now)
-        return Found([visible[k] for k in keys if k in visible], False)
+                return Found(list(top.values()), True, result.transport)
+        visible = self.visible(session, keys, now)
+        return Found([visible[k] for k in keys if k in visible], False, result.transport)
+
+    def visible(self, session: Session, keys: list[str], now: datetime) -> dict[str, Record]:
+        """The records of `keys` citizens may see now (the data layer's visibility rule)."""
+        return visible_by_keys(session, keys, now)
