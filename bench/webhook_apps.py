@@ -1,6 +1,7 @@
 """WSGI factories for bench/webhook.py, served by gunicorn with identical server settings.
 
-    gunicorn 'bench.webhook_apps:full()'     # (a) our app, default router (keyword answers)
+    gunicorn 'bench.webhook_apps:full()'     # (a) our app, default router (keyword answers);
+                                             #     BENCH_ANSWER_CACHE=0: answer cache off
     gunicorn 'bench.webhook_apps:echo()'     # (b) our webhook, trivial echo router
     gunicorn 'bench.webhook_apps:werobot()'  # (c) WeRoBot 1.13 echo bot in Flask (make_view)
 
@@ -36,9 +37,17 @@ def _ready(app):
 
 
 def full():
-    """(a) The real app: create_app with the default router."""
+    """(a) The real app: create_app with the default router.
+
+    BENCH_ANSWER_CACHE=0 turns the search's answer cache off (the index's per-question
+    LRU), so every request runs the full query: the headline figure, since the bench's
+    questions repeat and real ones mostly do not."""
     from bot.app import create_app
 
+    if os.environ.get("BENCH_ANSWER_CACHE", "1") == "0":
+        import handlers.search.index as search_index
+
+        search_index.QUERY_CACHE_SIZE = 0  # read when an index is built: maxsize 0 = off
     return _ready(create_app(_settings()))
 
 

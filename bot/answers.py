@@ -114,9 +114,16 @@ def answer(record: Record, limit: int = 2048) -> Reply:
     return Reply(text=chunks[0], followups=tuple(chunks[1:]))
 
 
-def choice_list(records: Sequence[Record], intro: str) -> str:
-    """A numbered list of titles for the citizen to pick from by replying 1..n."""
-    lines = [intro]
-    lines += [f"{i}. {headline(r)}" for i, r in enumerate(records, 1)]
-    lines.append(f"请回复数字 1-{len(records)} 查看详情。")
+def choice_page(numbered: Sequence[tuple[int, Record]], intro: str, total: int, page: int,
+                pages: int) -> str:
+    """One page of a longer list: titles numbered globally (page 2 starts at 6), the count,
+    and how to turn the page; digits from any page stay valid."""
+    lines = [intro, *(f"{n}. {headline(r)}" for n, r in numbered)]
+    if pages > 1:
+        turns = ([] if page == pages else ["回复“更多”看下一页"]) + \
+                ([] if page == 1 else ["回复“上一页”看上一页"])
+        lines.append(f"共{total}条，第{page}/{pages}页，" + "，".join(turns))
+        lines.append("请回复编号查看详情。")
+    else:
+        lines.append(f"请回复数字 1-{total} 查看详情。")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,6 +21,13 @@ from bot.vocab import DEFAULT_DISTRICTS, Topic
 ENV_PREFIX = "QZBOT_"
 SECRET_KEYS = {"app_secret", "token", "encoding_aes_key", "previous_encoding_aes_key",
                "secret_key"}
+
+# `sqlite:///relative/path` (three slashes, then anything but a fourth): relative to the
+# config file's folder when the URL comes from the file or the default
+_SQLITE_RELATIVE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/)(.*)$")
+DATABASE_URL_ENV = f"{ENV_PREFIX}DATABASE__URL"  # from env: relative to the current directory
+NO_CONFIG = ("no config file: set QZBOT_CONFIG or pass --config FILE "
+             "(config.example.toml runs the local demo)")
 
 # settings that no longer exist, and what replaced them (one clear message, not "unknown")
 RETIRED = {("wechat", "require_encryption"):
@@ -205,15 +213,8 @@ def load_settings(path: str | os.PathLike | None = None,
     """Load settings from TOML (path, else $QZBOT_CONFIG, else defaults) and env overrides."""
     env = dict(os.environ if env is None else env)
     path = path or env.get("QZBOT_CONFIG") or None
-    raw: dict[str, Any] = {}
+    raw = _read_file(path, env)
     problems: list[str] = []
-    if path:
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError([f"config file not found: {path}"]) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     hints = get_type_hints(Settings)
     for key in raw:
         if key not in hints:
@@ -229,8 +230,41 @@ def load_settings(path: str | os.PathLike | None = None,
     if problems:
         raise ConfigError(problems)
     settings = Settings(**sections)
+    if path and DATABASE_URL_ENV not in env:
+        url = resolve_sqlite_url(settings.database.url, Path(path).resolve().parent)
+        settings = settings.replace(database={"url": url})
     validate(settings)
     return settings
+
+
+def _read_file(path: str | os.PathLike | None, env: dict[str, str]) -> dict[str, Any]:
+    """The TOML file's tables; a missing file (or none named, and no QZBOT_<SECTION>__<KEY>
+    in env) is one clear problem rather than every required key the defaults lack."""
+    if not path:
+        if not any(key.startswith(ENV_PREFIX) and "__" in key for key in env):
+            raise ConfigError([NO_CONFIG])
+        return {}
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"no config file at {Path(path).resolve()} "
+                           "(named by --config or QZBOT_CONFIG)"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+
+
+def resolve_sqlite_url(url: str, folder: Path) -> str:
+    """A relative SQLite path made absolute against `folder` (the config file's folder), so
+    the database is the same file whatever directory a command runs from; other URLs,
+    absolute paths and in-memory databases are returned as they are."""
+    match = _SQLITE_RELATIVE.match(url)
+    if match is None:
+        return url
+    prefix, rest = match.group(1), match.group(2)
+    file_part, sep, query = rest.partition("?")
+    if file_part in ("", ":memory:") or file_part.startswith("file:"):
+        return url
+    return f"{prefix}{(folder / file_part).as_posix()}{sep}{query}"
 
 
 def validate(settings: Settings) -> None:

@@ -13,15 +13,23 @@ Where earlier copies disagreed, the word chosen is the one a Quanzhou citizen re
 - ferry notices are 轮渡 (not 轮渡/水运), the word citizens subscribe with;
 - record kind -> topic (`record_topic`): a policy published with its 解读 goes to 政策解读
   (the bureau publishes a policy together with its interpretation, and 政策解读 subscribers
-  want exactly those); a policy without one, and every disclosure-catalogue entry, goes to
-  政务公开; notices to 出行资讯, projects to 项目进展; guides, hotlines and FAQs to no topic.
+  want exactly those); a policy without one, and every other disclosure-catalogue entry, goes
+  to 政务公开; notices to 出行资讯, projects to 项目进展; guides, hotlines and FAQs to no topic.
+- the seed's two other topics (实施细则 (八): 市场监管动态, 便民惠企措施) are decided from fields
+  every pack already has, so packs keep their format: a policy or disclosure entry is a
+  便民惠企 measure when one of its `keywords` (or a disclosure entry's `category`) contains
+  便民惠企, 惠企, 便民措施 or 惠民措施 (an explicit flag, so it wins over the rules below and
+  above); a disclosure entry whose `category` names market supervision — 行政许可, 行政处罚,
+  行政检查, 监督检查, 双随机(一公开) or 信用 — goes to 市场监管动态.
   Earlier push/campaigns.py sent every policy to 政务公开 (only for choosing a template when a
   campaign has no topic audience); push/drafts.py's answer above is the one kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from typing import Any
 
 # --- records -----------------------------------------------------------------------------
 
@@ -92,16 +100,23 @@ class Topic(StrEnum):
     PROJECT = "项目进展"
     TRAVEL = "出行资讯"
     POLICY = "政策解读"
+    MARKET = "市场监管动态"
+    BENEFIT = "便民惠企措施"
 
 
 # The order topics are listed to citizens.
-TOPIC_ORDER = (Topic.TRAVEL.value, Topic.PROJECT.value, Topic.GOV.value, Topic.POLICY.value)
+TOPIC_ORDER = (Topic.TRAVEL.value, Topic.PROJECT.value, Topic.GOV.value, Topic.POLICY.value,
+               Topic.MARKET.value, Topic.BENEFIT.value)
 # Words citizens use for a topic after 订阅/退订 (the topic's own name first).
 TOPIC_ALIASES: dict[str, tuple[str, ...]] = {
     Topic.GOV.value: ("政务公开", "公开", "信息公开", "政府信息公开", "政务"),
     Topic.PROJECT.value: ("项目进展", "项目", "重点项目", "工程进展"),
     Topic.TRAVEL.value: ("出行资讯", "出行", "交通出行", "出行信息"),
     Topic.POLICY.value: ("政策解读", "解读", "政策"),
+    Topic.MARKET.value: ("市场监管动态", "市场监管", "监管动态", "监管", "执法动态", "行政处罚",
+                         "处罚公示", "行政许可", "许可公示", "双随机", "信用监管"),
+    Topic.BENEFIT.value: ("便民惠企措施", "便民惠企", "便民措施", "惠企措施", "惠民措施",
+                          "惠企政策", "便民", "惠企", "惠民"),
 }
 # Staff name a topic by its value or by this short code (`qzbot push create --topic travel`).
 TOPIC_CODES: dict[str, Topic] = {t.name.lower(): t for t in Topic}
@@ -121,8 +136,21 @@ def topic_named(name: str) -> Topic | None:
         return None
 
 
-def record_topic(kind: str, interpreted: bool = False) -> Topic | None:
-    """The topic a record of this kind is pushed to (`interpreted`: a policy with its 解读)."""
+# What marks a record as a 便民惠企 measure (in a keyword, or a disclosure entry's category)
+# and a disclosure category as market supervision: substrings, see the module docstring.
+BENEFIT_MARKERS = ("便民惠企", "惠企", "便民措施", "惠民措施")
+MARKET_CATEGORIES = ("行政许可", "行政处罚", "行政检查", "监督检查", "双随机", "信用")
+
+
+def record_topic(kind: str, interpreted: bool = False, category: str = "",
+                 keywords: Sequence[str] = ()) -> Topic | None:
+    """The topic a record of this kind is pushed to (`interpreted`: a policy with its 解读;
+    `category`: a disclosure entry's catalogue category; `keywords`: the record's)."""
+    if kind in (Kind.POLICY, Kind.DISCLOSURE) and any(
+            marker in word for word in (*keywords, category) for marker in BENEFIT_MARKERS):
+        return Topic.BENEFIT
+    if kind == Kind.DISCLOSURE and any(c in category for c in MARKET_CATEGORIES):
+        return Topic.MARKET
     if kind == Kind.NOTICE:
         return Topic.TRAVEL
     if kind == Kind.PROJECT:
@@ -132,6 +160,12 @@ def record_topic(kind: str, interpreted: bool = False) -> Topic | None:
     if kind in (Kind.POLICY, Kind.DISCLOSURE):
         return Topic.GOV
     return None
+
+
+def topic_of_record(kind: str, data: Mapping[str, Any]) -> Topic | None:
+    """record_topic for a record's pack fields (`data`): what drafts and campaigns use."""
+    return record_topic(kind, bool(data.get("interpretation")), str(data.get("category") or ""),
+                        tuple(str(k) for k in data.get("keywords") or ()))
 
 
 # --- districts -----------------------------------------------------------------------------

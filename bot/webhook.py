@@ -18,6 +18,13 @@ guarded client and database work runs under `answer_deadline`; after a timeout t
 is skipped until a background probe finds it answering again (bot/health): no dedupe
 without Redis, an apology without the database.
 
+Speed (issue 8 item 7): one Redis round trip per message (bot/dedupe: the replay guard,
+the dedupe claim and the replies stored since the previous call in one script; the reply
+is queued in memory, not written before responding), no database round trip for an
+answer (the search serves from its snapshot of visible records), a flat-XML fast path
+(bot/wechat/messages) and POST /wechat served straight from the WSGI environ (`_FastPost`:
+Flask's request machinery cost as much as an echo answer). Checks are unchanged.
+
 Layering: the webhook is foundation; it imports no feature package. The router (the
 handlers) and `send_texts` (the job queueing customer-service texts, push.followups) are
 handed to it by the composition root (bot/app.py).
@@ -29,17 +36,18 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import parse_qsl
 
 import redis as redis_lib
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.dedupe import Claim, Deduper, ReplayGuard
+from bot.dedupe import Claim, ClaimResult, Deduper, ReplayGuard
 from bot.errors import (
     BodyTooLarge,
     PlaintextRefused,
@@ -96,8 +104,9 @@ class Webhook:
         self.db_health = Breaker("database", runtime.settings.database.down_seconds,
                                  probe=self._probe_database)
         self.redis = guarded(runtime.redis, self.redis_health)
-        self.deduper = Deduper(self.redis, runtime.settings.redis.dedupe_ttl_seconds)
         self.replays = ReplayGuard(self.redis)
+        self.deduper = Deduper(self.redis, runtime.settings.redis.dedupe_ttl_seconds,
+                               replays=self.replays)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
         self.presence = Presence(runtime)
 
@@ -112,6 +121,7 @@ class Webhook:
     def close(self) -> None:
         """Finish in-flight answers and write buffered presence (shutdown, tests)."""
         self.executor.shutdown(wait=True)
+        self.deduper.close()  # the replies still queued for Redis
         self.redis_health.close()
         self.db_health.close()
         self.presence.close()
@@ -151,19 +161,21 @@ class Webhook:
         return body, False
 
     # --- answering --------------------------------------------------------------------
-    def admit(self, msg: Message, timestamp: str, nonce: str) -> int:
-        """Bind (timestamp, nonce) to this message (ReplayedRequest if used for another);
-        returns the seconds the pair matters, the least TTL of the message's dedupe key."""
+    def admit(self, msg: Message, timestamp: str, nonce: str) -> tuple[ClaimResult, int]:
+        """Bind (timestamp, nonce) to this message (ReplayedRequest if used for another) and
+        claim its dedupe key, in one Redis round trip; returns the claim and the seconds the
+        pair matters (the least TTL of the message's dedupe key)."""
         ttl = self.replay_ttl(timestamp)
-        self.replays.admit(timestamp, nonce, msg.dedupe_key, ttl)
-        return ttl
+        return self.deduper.admit(timestamp, nonce, msg.dedupe_key, ttl), ttl
 
-    def respond(self, msg: Message, ttl: int = 0) -> str:
+    def respond(self, msg: Message, ttl: int = 0, claim: ClaimResult | None = None) -> str:
         """The plaintext reply XML for a message ("" = `success`), deduplicated.
 
-        `ttl`: keep the dedupe key at least this long (the request's replay window)."""
+        `ttl`: keep the dedupe key at least this long (the request's replay window);
+        `claim`: the claim `admit` made (claimed here when None)."""
         key = msg.dedupe_key
-        claim = self.deduper.claim(key, ttl)
+        if claim is None:
+            claim = self.deduper.claim(key, ttl)
         if claim.claim is Claim.BUSY:
             claim = self.deduper.wait(key, self.rt.settings.redis.reply_wait_seconds, ttl=ttl)
             if claim.claim is Claim.BUSY:
@@ -183,7 +195,8 @@ class Webhook:
             if reply is None:
                 return ""
         xml = self.render(msg, reply)
-        self.deduper.store(key, xml, ttl)
+        if claim.claim is Claim.NEW:  # queued in memory: written with the next round trip
+            self.deduper.store(key, xml, ttl)
         if reply.followups and self.redis_health.up:  # the queue is Redis too
             self.send_texts(self.rt, msg.from_user, list(reply.followups))
         return xml
@@ -321,23 +334,95 @@ def _read_body(limit: int) -> bytes:
     return body
 
 
-@bp.post("/wechat")
-def receive() -> Response:
-    """A citizen message or event."""
-    hook = _hook()
+def handle_post(hook: Webhook, args: Mapping[str, str], read_body: Callable[[int], bytes],
+                remote_addr: str | None) -> tuple[int, str, str]:
+    """A citizen message or event -> (status, body, mimetype); the one POST pipeline.
+
+    `read_body(limit)` returns the body or raises BodyTooLarge past `limit` bytes."""
     try:
-        body = _read_body(hook.rt.settings.wechat.max_body_bytes)
-        xml, encrypted = hook.open(request.args, body)
+        body = read_body(hook.rt.settings.wechat.max_body_bytes)
+        xml, encrypted = hook.open(args, body)
         msg = parse(xml)
-        ttl = hook.admit(msg, request.args["timestamp"], request.args["nonce"])
+        claim, ttl = hook.admit(msg, args["timestamp"], args["nonce"])
     except RequestRejected as exc:
-        return _refuse(exc)
+        log.warning("refused %s from %s: %s", exc.reason, remote_addr, exc.detail[:200])
+        return exc.status, exc.reason, "text/plain"
     try:
-        reply = hook.respond(msg, ttl)
+        reply = hook.respond(msg, ttl, claim)
     except Exception:  # process boundary: never a 500 to WeChat
         log.exception("webhook failed oh=%s", openid_hash(msg.from_user))
         reply = hook.render(msg, Reply(text=APOLOGY))
-    return Response(hook.seal(reply, encrypted), mimetype="application/xml")
+    return 200, hook.seal(reply, encrypted), "application/xml"
+
+
+@bp.post("/wechat")
+def receive() -> Response:
+    """A citizen message or event (served by `_FastPost` when the blueprint is registered
+    on an app; this view remains for apps that wrap the WSGI callable differently)."""
+    status, body, mimetype = handle_post(_hook(), request.args, _read_body,
+                                         request.remote_addr)
+    return Response(body, status=status, mimetype=mimetype)
+
+
+class _FastPost:
+    """WSGI middleware: POST /wechat runs `handle_post` straight from the WSGI environ.
+
+    Flask's request context, URL matching and Response objects cost about as much as the
+    rest of an echo answer (bench/webhook.py), and the POST needs none of them: the query
+    string, the body (read as werkzeug would: by Content-Length, or to the end when the
+    server says the input is terminated) and the remote address. Everything else (GET,
+    other paths) goes to Flask unchanged.
+    """
+
+    def __init__(self, app: Flask, path: str):
+        self.app, self.path, self.inner = app, path, app.wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """Serve POST `path` here; anything else through the Flask app."""
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != self.path:
+            return self.inner(environ, start_response)
+        args: dict[str, str] = {}
+        for name, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
+            args.setdefault(name, value)  # the first value, as request.args.get gives
+        try:
+            status, body, mimetype = handle_post(self.app.extensions["qzbot.webhook"], args,
+                                                 lambda limit: _environ_body(environ, limit),
+                                                 environ.get("REMOTE_ADDR"))
+        except Exception:  # a bug outside the pipeline's own guard: a plain 500, logged
+            log.exception("webhook POST failed")
+            status, body, mimetype = 500, "internal error", "text/plain"
+        data = body.encode("utf-8")
+        start_response(_STATUS.get(status, f"{status} Error"),
+                       [("Content-Type", f"{mimetype}; charset=utf-8"),
+                        ("Content-Length", str(len(data)))])
+        return [data]
+
+
+_STATUS = {200: "200 OK", 400: "400 Bad Request", 403: "403 Forbidden",
+           413: "413 Request Entity Too Large", 500: "500 Internal Server Error"}
+
+
+def _environ_body(environ: dict, limit: int) -> bytes:
+    """The request body, at most `limit` bytes (BodyTooLarge past it), as werkzeug reads it."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if length.isdigit():
+        if int(length) > limit:
+            raise BodyTooLarge(f"{length} bytes")
+        body = stream.read(int(length))
+    elif environ.get("wsgi.input_terminated"):  # chunked: the server ends the stream
+        body = stream.read(limit + 1)
+    else:
+        body = b""  # no length and no terminated stream: no body (werkzeug's rule)
+    if len(body) > limit:
+        raise BodyTooLarge(f"more than {limit} bytes")
+    return body
+
+
+@bp.record_once
+def _install_fast_post(state) -> None:
+    """On registration: serve POST /wechat through `_FastPost` (see there)."""
+    state.app.wsgi_app = _FastPost(state.app, (state.url_prefix or "") + "/wechat")
 
 
 __all__ = ["bp", "Webhook", "Article"]

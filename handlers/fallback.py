@@ -1,4 +1,9 @@
-"""Fallback: what to say when nothing matched, and what to say to odd messages."""
+"""Fallback: the honest "I don't know" when nothing relevant was found, and odd messages.
+
+An unanswerable question gets "这个问题我暂时无法回答" with the hotline that fits it (12328
+for a transport question, 12345 otherwise) and is recorded for `qzbot report unanswered`.
+It never claims the question was passed to staff: nobody follows up on it (issue 8).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,29 @@ from bot.router import Context, Reply
 from bot.store.queries import record_unanswered
 from bot.wechat.messages import Message
 
-SUGGESTIONS = ("公交卡丢了怎么补办", "从业资格证怎么换证", "渡轮今天停航吗",
-               "出租车投诉电话", "政府信息公开申请")
+SUGGESTIONS = ("公交卡丢了怎么补办", "从业资格证怎么换证", "渡轮今天停航吗", "出租车投诉电话")
+CITY_HOTLINE = "12345 政务服务便民热线"
 
 
-def fallback_text(ctx: Context) -> str:
-    """A helpful 'not found': example questions and the 12328 hotline."""
-    examples = "\n".join(f"· {s}" for s in SUGGESTIONS)
-    return ("抱歉，暂时没有找到与您的问题相符的信息。您可以换个说法，例如：\n"
-            f"{examples}\n"
-            f"也可以拨打交通运输服务监督电话 {ctx.settings.bot.fallback_hotline} "
-            "或 12345 政务服务便民热线咨询。您的问题已转交工作人员，我们会不断完善答复。")
+def hotline(ctx: Context, transport: bool) -> str:
+    """The hotline to name: the configured transport hotline (12328) or the city's 12345."""
+    return f"{ctx.settings.bot.fallback_hotline} 交通运输服务监督电话" if transport \
+        else CITY_HOTLINE
 
 
-def unanswered(query: str, ctx: Context) -> Reply:
+def fallback_text(ctx: Context, transport: bool = False) -> str:
+    """Say plainly that we cannot answer, who can, and what we can answer."""
+    examples = "、".join(f"“{s}”" for s in SUGGESTIONS)
+    return (f"这个问题我暂时无法回答。建议您拨打 {hotline(ctx, transport)}咨询。\n"
+            f"您也可以换个说法再问，本号能回答的问题例如：{examples}；"
+            "回复“菜单”查看本号能办的事。")
+
+
+def unanswered(query: str, ctx: Context, transport: bool = False) -> Reply:
     """Record the query for staff (qzbot report unanswered) and answer with the fallback."""
     record_unanswered(ctx.session, query, ctx.now)
     ctx.notes["unanswered"] = True
-    return Reply(text=fallback_text(ctx))
+    return Reply(text=fallback_text(ctx, transport))
 
 
 def polite(msg: Message, ctx: Context) -> Reply:

@@ -1,7 +1,7 @@
 """Menu CLICK keys mapped in config ([bot.menu]) to a query, a list of a kind, or a text.
 
 Actions: "query:公交卡补办" (answered like a typed question), "list:notice" (the latest
-visible records of a kind, numbered so the citizen can reply 1..5), "text:..." (fixed text),
+visible records of a kind, up to 20, paged; the citizen replies 1..20), "text:..." (fixed text),
 "sub:出行资讯" / "sub:出行 丰泽区" / "unsub:项目进展" / "mysubs:" (subscriptions, as if the
 citizen had typed 订阅 …, 退订 …, 我的订阅; "sub:" alone shows the subscription help).
 """
@@ -10,36 +10,15 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
-from bot.answers import choice_list
 from bot.router import Context, Reply
-from bot.store.models import Record
-from bot.store.queries import record_interaction, visible_clause
+from bot.store.queries import record_interaction
 from bot.vocab import KIND_LABEL
 from bot.wechat.messages import Message
-from handlers import choices, subscription
+from handlers import subscription
+from handlers.navigation import configured_menu, show_kind
 from handlers.text import ask
 
 log = logging.getLogger("qzbot.menu")
-
-DEFAULT_MENU = {
-    "MENU_GUIDES": "list:guide",
-    "MENU_HOTLINES": "list:hotline",
-    "MENU_NOTICES": "list:notice",
-    "MENU_PROJECTS": "list:project",
-    "MENU_POLICIES": "list:policy",
-    "MENU_DISCLOSURES": "list:disclosure",
-    "MENU_FAQ": "list:faq",
-}
-
-
-def latest(ctx: Context, kind: str, limit: int) -> list[Record]:
-    """The newest visible records of a kind."""
-    stmt = (select(Record).where(visible_clause(ctx.now), Record.kind == kind)
-            .order_by(Record.urgent.desc(), Record.updated_at.desc(), Record.rid).limit(limit))
-    return list(ctx.session.scalars(stmt))
-
 
 SUBSCRIPTION_VERBS = {"sub": subscription.SUBSCRIBE, "unsub": subscription.UNSUBSCRIBE,
                       "mysubs": subscription.MINE}
@@ -55,18 +34,14 @@ def run_action(action: str, ctx: Context, openid: str = "") -> Reply:
     if verb == "text":
         return Reply(text=arg)
     if verb == "list" and arg in KIND_LABEL:
-        records = latest(ctx, arg, ctx.settings.bot.max_choices)
-        if not records:
-            return Reply(text=f"暂无{KIND_LABEL[arg]}信息。")
-        choices.remember(ctx, [r.key for r in records])
-        return Reply(text=choice_list(records, f"{KIND_LABEL[arg]}："))
+        return show_kind(ctx, arg)
     log.error("menu action not understood: %r", action)
     return Reply(text="该菜单暂不可用，请直接输入您的问题。")
 
 
 def handle_click(msg: Message, ctx: Context) -> Reply:
-    """CLICK events: look the key up in the configured menu (defaults above)."""
-    menu = ctx.settings.bot.menu or DEFAULT_MENU
+    """CLICK events: look the key up in the configured menu (navigation.DEFAULT_MENU if none)."""
+    menu = configured_menu(ctx)
     record_interaction(ctx.session, msg.from_user, "click", {"key": msg.event_key}, ctx.now)
     action = menu.get(msg.event_key)
     if action is None:

@@ -14,7 +14,8 @@ from handlers.fallback import polite
 def build_router(settings: Settings) -> Router:
     """The router of the citizen webhook: first match wins; unknown types get `polite`."""
     router = Router(fallback=polite)
-    # before "text": 订阅/退订/我的订阅/全部退订 commands (questions fall through to search)
+    # before "text": 订阅/退订/我的订阅/全部退订 commands and the same in natural words
+    # ("不想再收到推送了", handlers.intents); questions fall through to search
     router.add("subscription", subscription.is_command, subscription.handle_command)
     router.add("text", is_type("text"), text.handle_text)
     router.add("voice", is_type("voice"), text.handle_voice)

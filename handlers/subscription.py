@@ -1,5 +1,7 @@
 """Citizen subscription commands: 订阅, 订阅 出行 丰泽区, 退订 …, 我的订阅, 全部退订.
 
+The same commands in natural words ("我要订阅台风消息", "不想再收到推送了") are read by
+handlers.intents (the one table of request shapes) and answered here alike.
 Every reply says exactly what changed. A message that merely starts with 订阅 but reads
 as a question ("订阅号怎么关注？") is left to the search (the handler returns None).
 Topics whose template needs WeChat consent get a hint: the popup (long-term templates)
@@ -17,6 +19,7 @@ from bot.store.models import Topic
 from bot.subscribemsg import confirm_url
 from bot.wechat.messages import Message
 from bot.wechat.replies import split_text
+from handlers import intents
 from push import subscriptions as subs
 from push.consent import available_consent, redirect_scene, topic_template
 
@@ -52,20 +55,28 @@ def split_command(text: str) -> tuple[str, str] | None:
     return None
 
 
-def is_command(msg: Message) -> bool:
-    """Route predicate: a text (or recognised voice) starting with 订阅/退订/… ."""
+def _said(msg: Message) -> str | None:
+    """What a text (or recognised voice) says; None for other messages."""
     if msg.msg_type == "text":
-        return split_command(msg.content) is not None
+        return msg.content
     if msg.msg_type == "voice":
-        return split_command(msg.recognition) is not None
-    return False
+        return msg.recognition
+    return None
+
+
+def is_command(msg: Message) -> bool:
+    """Route predicate: 订阅/退订/… commands, or a subscription request in natural words."""
+    text = _said(msg)
+    return text is not None and (split_command(text) is not None
+                                 or intents.read(_clean(text)) is not None)
 
 
 def handle_command(msg: Message, ctx: Context) -> Reply | None:
     """The subscription commands; None (not mine) for questions that merely start alike."""
-    found = split_command(msg.content if msg.msg_type == "text" else msg.recognition)
+    text = _said(msg) or ""
+    found = split_command(text)
     if found is None:
-        return None
+        return _natural(intents.read(_clean(text)), msg.from_user, ctx)
     verb, rest = found
     if rest and any(marker in rest for marker in _QUESTION):
         return None
@@ -74,9 +85,22 @@ def handle_command(msg: Message, ctx: Context) -> Reply | None:
     return respond(verb, rest, msg.from_user, ctx)
 
 
+def _natural(request: intents.Request | None, openid: str, ctx: Context) -> Reply | None:
+    """A request in natural words, if its subject names only topics, kinds and districts."""
+    if request is None:
+        return None
+    if request.verb != intents.ALL_OFF:
+        wanted = subs.parse_wanted(request.what, ctx.settings.bot.districts)
+        if wanted.unknown or (wanted.empty and request.needs_subject):
+            return None  # "到站了提醒我": not a subscription, let search try
+    ctx.notes["natural"] = True
+    return respond(request.verb, request.what, openid, ctx)
+
+
 def respond(verb: str, rest: str, openid: str, ctx: Context) -> Reply:
     """Perform one command (also used by the menu's sub:/unsub:/mysubs: actions)."""
     ctx.notes["subscription"] = verb
+    rest = intents.everyday(rest)  # 订阅台风消息 -> 订阅 出行 消息
     if verb == MINE:
         return _sized(mine_text(openid, ctx), ctx)
     if verb == ALL_OFF or (verb == UNSUBSCRIBE and rest in _ALL_WORDS):

@@ -1,19 +1,26 @@
-"""Text (and recognised voice) questions: choice digits, then search, then fallback."""
+"""Text (and recognised voice) messages: the conversation, then search, then the fallback.
+
+Order: navigation (page words, menu words, list names), list numbers, small talk and
+English, then search. Search has three outcomes: a confident answer; a paged list when
+several records are relevant (up to 20, five a page); the honest fallback, recorded for
+staff, when none is. Subscription requests are routed before this handler (handlers.routes).
+"""
 
 from __future__ import annotations
 
 import unicodedata
 
-from bot.answers import answer, choice_list
+from bot.answers import answer
 from bot.router import Context, Reply
 from bot.store.models import Record
 from bot.wechat.messages import Message
-from handlers import choices
+from handlers import choices, navigation, smalltalk
 from handlers.fallback import unanswered
 
 MAX_QUERY_CHARS = 200
 EMPTY_PROMPT = ("您好，请输入您想咨询的问题，例如“公交卡丢了怎么补办”“出租车投诉电话”。"
                 "回复“订阅”可以订阅出行资讯等消息。")
+LIST_INTRO = "您想了解的是以下哪一项？"
 
 
 def clean_query(text: str) -> str:
@@ -33,19 +40,23 @@ def ask(query: str, ctx: Context) -> Reply:
     query = clean_query(query)
     if not query:
         return Reply(text=EMPTY_PROMPT)
+    reply = navigation.navigate(query, ctx)
+    if reply is not None:
+        return reply
     number = choices.as_choice(query)
     if number is not None:
         return _pick(number, ctx)
-    found = ctx.search.find(ctx.session, query, ctx.now, limit=ctx.settings.bot.max_choices)
-    if found.confident:
-        return open_record(found.records[0], ctx)
+    return smalltalk.chat(query, ctx) or search(smalltalk.strip_greeting(query), ctx)
+
+
+def search(query: str, ctx: Context) -> Reply:
+    """The three outcomes: the answer, a paged list of the relevant records, or the fallback."""
+    found = ctx.search.find(ctx.session, query, ctx.now, limit=choices.MAX_LISTED)
     if not found.records:
-        return unanswered(query, ctx)
-    if len(found.records) == 1:
+        return unanswered(query, ctx, found.transport)
+    if found.confident or len(found.records) == 1:
         return open_record(found.records[0], ctx)
-    choices.remember(ctx, [r.key for r in found.records])
-    ctx.notes["choices"] = len(found.records)
-    return Reply(text=choice_list(found.records, "您想了解的是以下哪一项？"))
+    return choices.show(ctx, found.records, LIST_INTRO)
 
 
 def _pick(number: int, ctx: Context) -> Reply:

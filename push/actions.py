@@ -31,8 +31,9 @@ from push.fanout import campaign_counts
 
 __all__ = ["Audience", "AuditView", "CampaignResult", "CampaignStatusView", "CampaignView",
            "FanOut", "StaffKey", "StaffView", "add_staff", "approve", "authorize_full_export",
-           "cancel", "create", "disable_staff", "edit", "list_campaigns", "list_staff", "login",
-           "needs_login", "reject", "rotate_key", "schedule", "status", "submit"]
+           "cancel", "create", "describe_audience", "disable_staff", "edit", "list_campaigns",
+           "list_staff", "login", "needs_login", "reject", "rotate_key", "schedule", "status",
+           "submit"]
 
 LIST_LIMIT = 100  # `push list` shows the newest campaigns only
 
@@ -62,6 +63,7 @@ class CampaignView:
     approved_at: datetime | None
     reject_reason: str | None
     stop_reason: str | None
+    audience: str = ""  # the definition in words: "all subscribers of 出行资讯"
 
     @classmethod
     def of(cls, c: Campaign) -> CampaignView:
@@ -71,7 +73,20 @@ class CampaignView:
                    audience_preview=c.audience_preview, record_keys=tuple(c.record_keys or ()),
                    send_at=_aware(c.send_at), approved_hash=c.approved_hash,
                    approved_at=_aware(c.approved_at), reject_reason=c.reject_reason,
-                   stop_reason=c.stop_reason)
+                   stop_reason=c.stop_reason, audience=describe_audience(c))
+
+
+def describe_audience(c: Campaign) -> str:
+    """Who a campaign is for, as staff read it (the definition; its size is counted apart)."""
+    if c.all_followers:
+        return "every active follower (--all)"
+    if c.openids is not None:
+        return f"an explicit list of {len(set(c.openids))} openids"
+    filters = [f"in {c.district}"] if c.district else []
+    filters += [f"kind {c.notice_kind}"] if c.notice_kind else []
+    if not filters:
+        return f"all subscribers of {c.topic}"
+    return f"subscribers of {c.topic} {', '.join(filters)}"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from bot.settings import Settings
 from bot.store.models import PUBLIC, AuditEntry, Campaign, Record, Role, Staff, Topic
 from bot.store.models import CampaignStatus as S
 from bot.store.queries import visible_by_keys
-from bot.vocab import NOTICE_KINDS, record_topic, topic_named
+from bot.vocab import NOTICE_KINDS, topic_named, topic_of_record
 from push.audience import preview
 from push.audit import audit
 from push.render import render_payload
@@ -126,8 +126,7 @@ def create_campaign(session: Session, settings: Settings, now: datetime, *, acto
         problems.append("only travel notices can be urgent (they may go out in quiet hours)")
     if send_at is not None and to_utc_naive(send_at) <= to_utc_naive(now):
         problems.append(f"--at {send_at.isoformat()} is in the past")
-    first_topic = record_topic(records[0].kind, bool(records[0].data.get("interpretation"))
-                               ) if records else None
+    first_topic = topic_of_record(records[0].kind, records[0].data) if records else None
     template_topic = topic or (first_topic.value if first_topic else None)
     template = settings.push.templates.get(template_topic) if template_topic else None
     if template_id is not None:

@@ -4,7 +4,8 @@ Drafts are written by the "system" actor (push.audit.SYSTEM, a name no staff acc
 take) and still need a staff member to submit them and another to approve them (先审查后发布):
 the approver must differ from the submitter, so a system draft is never one person's decision
 (push.campaigns.approve). Which topic a record goes to is bot.vocab.record_topic; guides,
-hotlines and FAQs have none: no draft.
+hotlines and FAQs have none: no draft. Disclosure entries of market-supervision categories
+and records flagged as 便民惠企 measures go to 市场监管动态 / 便民惠企措施 (no district).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.errors import CampaignInvalid
 from bot.settings import Settings
 from bot.store.models import Record
-from bot.vocab import Topic, record_topic
+from bot.vocab import Topic, topic_of_record
 from push.audit import SYSTEM
 from push.campaigns import Audience, create_campaign
 
@@ -27,7 +28,7 @@ log = logging.getLogger("qzbot.drafts")
 
 def _topic_of(record: Record) -> tuple[str, str | None, str | None, bool] | None:
     """(topic, district, notice kind, urgent) a record's draft goes to, or None."""
-    topic = record_topic(record.kind, bool(record.data.get("interpretation")))
+    topic = topic_of_record(record.kind, record.data)
     if topic is None:
         return None
     if topic is Topic.TRAVEL:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from bot.answers import answer, headline
 from bot.store.models import Record
-from bot.vocab import NOTICE_KIND_LABEL
+from bot.vocab import KIND_LABEL, NOTICE_KIND_LABEL
 
 LIMITS = {"thing": 20, "number": 32, "character_string": 32, "phrase": 5, "car_number": 8,
           "phone_number": 17, "name": 10, "letter": 32, "symbol": 5, "amount": 32}
@@ -37,7 +37,9 @@ def _record_date(record: Record) -> str:
 
 
 def source_value(source: str, records: Sequence[Record], title: str, now: datetime) -> str:
-    """The text of one mapped field: title, summary, date, district, kind, url, count."""
+    """The text of one mapped field: title, summary, date, district, kind, category, url,
+    count. `category` is a disclosure entry's catalogue category (行政处罚, 行政许可: what a
+    市场监管动态 push names), else the record kind's label (政策文件, 出行资讯, ...)."""
     first = records[0]
     d = first.data
     values = {
@@ -46,6 +48,7 @@ def source_value(source: str, records: Sequence[Record], title: str, now: dateti
         "date": _record_date(first) or now.date().isoformat(),
         "district": first.district or "全市",
         "kind": NOTICE_KIND_LABEL.get(first.notice_kind or "", "出行"),
+        "category": d.get("category") or KIND_LABEL.get(first.kind, ""),
         "url": d.get("url") or "",
         "count": str(len(records)),
     }

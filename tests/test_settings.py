@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from bot.clock import make_clock
 from bot.errors import ConfigError
-from bot.settings import load_settings
+from bot.settings import NO_CONFIG, load_settings, resolve_sqlite_url
 
 EXAMPLE = "config.example.toml"
 
@@ -22,8 +23,6 @@ def test_example_config_loads_and_documents_every_key():
     settings = load_settings(EXAMPLE, env={})
     assert settings.wechat.app_id == "wxqzbotdemo000001"
     assert settings.redis.url == "" and settings.database.url.startswith("sqlite")
-    from pathlib import Path
-
     text = Path(EXAMPLE).read_text(encoding="utf-8")
     raw = tomllib.loads(text)
     for section in fields(Settings):
@@ -78,13 +77,59 @@ def test_cross_field_rules(tmp_path):
         assert expected in text
 
 
-@pytest.mark.parametrize("content,msg", [("not toml [", "not valid TOML"), (None, "not found")])
+@pytest.mark.parametrize("content,msg", [("not toml [", "not valid TOML"),
+                                         (None, "no config file at")])
 def test_bad_config_file(tmp_path, content, msg):
     path = tmp_path / "c.toml"
     if content is not None:
         path.write_text(content)
     with pytest.raises(ConfigError, match=msg):
         load_settings(path, env={})
+
+
+def test_no_config_file_named_says_so_not_which_keys_are_missing():
+    """Nothing named and nothing in env: one line naming the cure (a newcomer's first run)."""
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, env={"QZBOT_NOW": "2026-11-27T10:00:00"})
+    assert err.value.problems == [NO_CONFIG]
+    assert "required" not in str(err.value)
+
+
+def test_missing_config_file_names_its_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_settings("nope.toml", env={})
+    assert err.value.problems[0].startswith(f"no config file at {tmp_path / 'nope.toml'}")
+
+
+def test_relative_sqlite_url_is_relative_to_the_config_file(tmp_path, monkeypatch):
+    """The same database whatever directory a command runs from."""
+    conf = tmp_path / "etc" / "qzbot.toml"
+    conf.parent.mkdir()
+    conf.write_text(Path(EXAMPLE).read_text(encoding="utf-8").replace(
+        'url = "sqlite:///var/qzbot.sqlite3"', 'url = "sqlite:///data/q.sqlite3?timeout=5"'),
+        encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    expected = f"sqlite:///{(tmp_path / 'etc' / 'data' / 'q.sqlite3').as_posix()}?timeout=5"
+    assert load_settings("etc/qzbot.toml", env={}).database.url == expected
+
+
+def test_demo_default_database_sits_beside_the_example_config(monkeypatch, tmp_path):
+    example = Path(EXAMPLE).resolve()
+    monkeypatch.chdir(tmp_path)
+    url = load_settings(example, env={}).database.url
+    assert url == f"sqlite:///{(example.parent / 'var' / 'qzbot.sqlite3').as_posix()}"
+
+
+@pytest.mark.parametrize("url", ["sqlite:////abs/q.sqlite3", "sqlite://", "sqlite:///:memory:",
+                                 "postgresql+psycopg://u@h/qzbot"])
+def test_other_database_urls_are_kept(url):
+    assert resolve_sqlite_url(url, Path("/etc/qzbot")) == url
+
+
+def test_database_url_from_env_stays_relative_to_the_current_directory():
+    env = {"QZBOT_DATABASE__URL": "sqlite:///here.sqlite3"}
+    assert load_settings(EXAMPLE, env=env).database.url == "sqlite:///here.sqlite3"
 
 
 def test_clock_pinned_by_qzbot_now():

@@ -22,6 +22,8 @@ from tests.test_consent import BASE_URL, GOV, TEMPLATES, TRAVEL, popup, post
 from tests.wx import CITIZEN
 
 OTHER = "oOTHERcitizen000000000000000"
+# every topic, the seed's 市场监管动态 and 便民惠企措施 included (issue 8)
+TOPICS_LINE = "可订阅的主题：出行资讯、项目进展、政务公开、政策解读、市场监管动态、便民惠企措施。"
 
 
 # the conftest runtime, with the consent templates and a public base URL configured
@@ -47,6 +49,11 @@ def held(runtime, openid: str = CITIZEN) -> list[tuple[str, str, str]]:
     ("公开", ["政务公开"], [], []),
     ("政策", ["政策解读"], [], []),
     ("解读", ["政策解读"], [], []),
+    ("市场监管", ["市场监管动态"], [], []),
+    ("行政处罚", ["市场监管动态"], [], []),
+    ("便民惠企措施", ["便民惠企措施"], [], []),
+    ("惠企政策", ["便民惠企措施"], [], []),
+    ("市场监管 便民措施", ["市场监管动态", "便民惠企措施"], [], []),
     ("出行 封路 公交 长途 的士 地铁 其他", ["出行资讯"], [],
      ["road", "bus", "coach", "taxi", "rail", "other"]),
     ("出行 道路 出租 铁路 客运", ["出行资讯"], [], ["road", "taxi", "rail", "coach"]),
@@ -215,13 +222,13 @@ def test_unknown_or_unfit_words_get_help_and_change_nothing(wechat, runtime, tex
     reply = wechat.text(text)
     assert reply.startswith(expected)
     if "没有识别" in expected:
-        assert "可订阅的主题：出行资讯、项目进展、政务公开、政策解读。" in reply
+        assert TOPICS_LINE in reply
     assert held(runtime) == []
 
 
 def test_help_lists_topics_consent_and_a_one_time_link(wechat, runtime):
     reply = wechat.text("订阅")
-    assert reply.startswith("可订阅的主题：出行资讯、项目进展、政务公开、政策解读。")
+    assert reply.startswith(TOPICS_LINE)
     assert "订阅 出行 丰泽区" in reply and "全部退订" in reply
     assert "48小时" in reply
     assert "· 出行资讯：在本号文章或页面弹出的订阅通知中点“允许”即可长期接收。" in reply

@@ -24,6 +24,11 @@ def create_simulator(config: SimConfig | None = None) -> Flask:
     """Build the simulator app; `sim_state(app)` is its SimState."""
     state = SimState(config or SimConfig())
     app = Flask("qzbot.simulator")
+    # the control API is read by people too (`curl …/_sim/messages`): Chinese as itself,
+    # indented, and the charset said, not \uXXXX escapes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider
+    app.json.compact = False  # type: ignore[attr-defined]
+    app.json.mimetype = "application/json; charset=utf-8"  # type: ignore[attr-defined]
     app.extensions["wechat_sim"] = state
     app.register_blueprint(control_blueprint(state))
 

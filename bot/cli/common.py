@@ -7,6 +7,7 @@ feature package); commands import what they use when they run.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,13 @@ class Obj:
             self._settings = load_settings(self.config)
         return self._settings
 
+    def override(self, **sections: dict) -> None:
+        """Replace some settings (a command's flags, e.g. `serve --sim-port`); only before
+        the runtime is built from them."""
+        if self._runtime is not None:
+            raise RuntimeError("settings overridden after the runtime was built")
+        self._settings = self.settings.replace(**sections)
+
     @property
     def runtime(self) -> Runtime:
         """The process runtime (engine, redis, clock)."""
@@ -64,6 +72,19 @@ def fail(message: str, code: int = 1) -> None:
     """Print a clear error to stderr and exit non-zero."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on (host, port): bind a probe socket and let it go.
+    SO_REUSEADDR as the servers set it, so a port in TIME_WAIT counts as free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def staff_key(key: str | None) -> str | None:

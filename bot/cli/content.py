@@ -7,6 +7,7 @@ login and is audited (committed) before anything is written.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import click
@@ -63,5 +64,15 @@ def content_export(obj: Obj, output: str | None, include_all: bool, as_name: str
         text = export_pack(session, include_non_public=include_all)
     if output:
         Path(output).write_text(text, encoding="utf-8")
+        click.echo(_written(text, output, include_all))
     else:
         click.echo(text, nl=False)
+
+
+def _written(text: str, output: str, include_all: bool) -> str:
+    """What `export -o FILE` wrote: records per kind (read back from the text) and the path."""
+    counts = {kind: len(records) for kind, records in tomllib.loads(text).items()}
+    per_kind = ", ".join(f"{kind} {n}" for kind, n in counts.items()) or "no records"
+    which = "every record" if include_all else "主动公开 records and synonyms only"
+    return (f"wrote {sum(counts.values())} records ({per_kind}; {which}) "
+            f"to {Path(output).resolve()}")

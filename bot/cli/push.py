@@ -29,7 +29,9 @@ def push() -> None:
 @push.command("create")
 @as_option
 @key_option
-@click.option("--topic", default=None, help="政务公开 | 项目进展 | 出行资讯 | 政策解读")
+@click.option("--topic", default=None,
+              help="出行资讯 | 项目进展 | 政务公开 | 政策解读 | 市场监管动态 | 便民惠企措施 "
+                   "(or travel, project, gov, policy, market, benefit)")
 @click.option("--district", default=None)
 @click.option("--kind", "notice_kind", default=None, help="notice kind (出行资讯 only)")
 @click.option("--openids", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -60,7 +62,8 @@ def push_create(obj: Obj, as_name, key, topic, district, notice_kind, openids, a
                                   audience=audience, urgent=urgent, title=title,
                                   overrides=parse_fields(fields), template_id=template_id,
                                   send_at=parse_at(at))
-    click.echo(f"draft campaign “{campaign.title}”: audience now {campaign.audience_preview}")
+    click.echo(f"draft campaign “{campaign.title}” for {campaign.audience} "
+               f"({campaign.audience_preview} now)")
     click.echo(campaign.id)
 
 

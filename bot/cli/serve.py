@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 from urllib.parse import urlsplit
 
 import click
 
-from bot.cli.common import Obj, fail
+from bot.cli.common import Obj, fail, port_in_use
 from bot.secrets_check import refuse_published_secrets
 
 DEMO_OPENID = "oQZdemoCitizen00000000000001"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
 def _prepare_demo(obj: Obj) -> None:
@@ -27,7 +29,7 @@ def _prepare_demo(obj: Obj) -> None:
                              now=rt.now(), districts=obj.settings.bot.districts)
     click.echo(f"sample pack (demo content): {report.summary()}")
     base = urlsplit(obj.settings.wechat.api_base_url)
-    if base.hostname in {"127.0.0.1", "localhost"} and base.port:
+    if base.hostname in LOCAL_HOSTS and base.port:
         from wechatsim import SimConfig, serve_simulator  # noqa: PLC0415 - keeps CLI start-up fast
 
         wx = obj.settings.wechat
@@ -38,18 +40,50 @@ def _prepare_demo(obj: Obj) -> None:
                    f"(messages: {obj.settings.wechat.api_base_url}/_sim/messages)")
 
 
+def _demo_simulator(obj: Obj, sim_port: int | None) -> tuple[str, int] | None:
+    """Where the demo's simulator will listen: `--sim-port`, else the local port of
+    [wechat] api_base_url (None: the API is not local, no simulator is started)."""
+    if sim_port:
+        url = f"http://127.0.0.1:{sim_port}"
+        # gunicorn's workers (a demo on a real Redis) load their settings themselves
+        os.environ["QZBOT_WECHAT__API_BASE_URL"] = url
+        obj.override(wechat={"api_base_url": url})
+    base = urlsplit(obj.settings.wechat.api_base_url)
+    if base.hostname in LOCAL_HOSTS and base.port:
+        return base.hostname, base.port
+    return None
+
+
+def _require_free_ports(host: str, port: int, sim: tuple[str, int] | None) -> None:
+    """Exit non-zero before anything starts (no half demo) when a port is taken."""
+    if sim is not None and sim[1] == port:
+        fail(f"--port and the simulator's port are both {port}: choose another --sim-port")
+    if port_in_use(host, port):
+        fail(f"port {port} is in use (is another qzbot serve running?): choose one with "
+             "--port N")
+    if sim is not None and port_in_use(*sim):
+        fail(f"port {sim[1]} is in use (the WeChat API simulator's): choose one with "
+             "--sim-port M")
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
 @click.option("--demo", is_flag=True, help="Migrate, load the sample pack, start the simulator.")
+@click.option("--sim-port", type=int, default=None,
+              help="With --demo: the simulator's port (default: [wechat] api_base_url's).")
 @click.pass_obj
-def serve(obj: Obj, host: str, port: int, workers: int, demo: bool) -> None:
+def serve(obj: Obj, host: str, port: int, workers: int, demo: bool,
+          sim_port: int | None) -> None:
     """Run the webhook (gunicorn; in-process server + worker on the embedded Redis)."""
     from bot.app import create_app  # noqa: PLC0415 - keeps CLI start-up fast
     from bot.redisconn import is_embedded  # noqa: PLC0415 - keeps CLI start-up fast
 
+    if sim_port and not demo:
+        raise click.UsageError("--sim-port needs --demo (else run `qzbot simulator --port M`)")
     refuse_published_secrets(obj.settings, demo=demo)  # before anything listens or migrates
+    _require_free_ports(host, port, _demo_simulator(obj, sim_port) if demo else None)
     logging.getLogger("qzbot").setLevel(obj.settings.log.level.upper())
     if demo:
         _prepare_demo(obj)
@@ -121,9 +155,12 @@ def _post(obj: Obj, url: str, args: dict, body: str) -> tuple[int, str]:
         resp = requests.post(url, params=args, data=body.encode(), timeout=10)
         return resp.status_code, resp.text
     from bot.app import create_app  # noqa: PLC0415 - keeps CLI start-up fast
+    from bot.cli.askstate import in_process_state  # noqa: PLC0415 - keeps CLI start-up fast
 
-    app = create_app(runtime=obj.runtime)
-    resp = app.test_client().post("/wechat", query_string=args, data=body.encode())
+    # the index and the citizen's pending list survive between runs (bot/cli/askstate)
+    with in_process_state(obj.runtime, args.get("openid", DEMO_OPENID)):
+        app = create_app(runtime=obj.runtime)
+        resp = app.test_client().post("/wechat", query_string=args, data=body.encode())
     return resp.status_code, resp.get_data(as_text=True)
 
 
@@ -156,6 +193,8 @@ def simulator(obj: Obj, host: str, port: int, latency_ms: int) -> None:
     from wechatsim import SimConfig, serve_simulator  # noqa: PLC0415 - keeps CLI start-up fast
 
     wx = obj.settings.wechat
+    if port_in_use(host, port):
+        fail(f"port {port} is in use: choose one with --port N")
     click.echo(f"WeChat API simulator on http://{host}:{port} (app_id {wx.app_id})")
     serve_simulator(host, port, SimConfig(app_id=wx.app_id, app_secret=wx.app_secret,
                                           latency_ms=latency_ms))

@@ -66,10 +66,12 @@ class Cipher:
             raise ValueError("app_id is required")
         self._key = key
         self._app_id = app_id.encode("utf-8")
+        # built once per key: each message only opens an encryptor/decryptor context on it
+        self._cipher = _AESCipher(algorithms.AES(key), modes.CBC(key[:16]))
 
     def _aes(self) -> _AESCipher:
-        """A fresh AES-256-CBC cipher object with IV = key[:16]."""
-        return _AESCipher(algorithms.AES(self._key), modes.CBC(self._key[:16]))
+        """The AES-256-CBC cipher object of this key, IV = key[:16] (immutable, shared)."""
+        return self._cipher
 
     def encrypt(self, plaintext: str, random16: bytes | None = None) -> str:
         """Encrypt a message for WeChat and return it base64-encoded."""

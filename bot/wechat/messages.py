@@ -74,6 +74,35 @@ def _element_to_value(elem: ET.Element, depth: int, max_depth: int) -> XmlValue:
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
+# The fast path: the flat shape every citizen message has (<xml> holding leaf elements whose
+# value is one CDATA section or plain text without markup, entities or references). Such a
+# document cannot carry a DTD, an entity or a nested element, so reading it with these
+# patterns is as safe as the parser and yields the same dict; any other shape (attributes,
+# comments, nesting, repeated tags, `&`) goes to the defusedxml parser below.
+_XML_SPACE = "[ \t\r\n]*"  # XML's white space (not str.isspace: U+3000 is text to XML)
+_FLAT_OPEN = re.compile(_XML_SPACE + "<xml>")
+_FLAT_CLOSE = re.compile(_XML_SPACE + "</xml>" + _XML_SPACE)
+_FLAT_FIELD = re.compile(_XML_SPACE + r"<([A-Za-z_][A-Za-z0-9_]{0,63})>(?:<!\[CDATA\["
+                         r"([^\]]*(?:\](?!\]>)[^\]]*)*)\]\]>|([^<>&\]]*))</\1>")
+
+
+def _flat_dict(text: str) -> dict[str, object] | None:
+    """The fields of a flat message document, or None when it is not of that shape."""
+    start = _FLAT_OPEN.match(text)
+    if start is None:
+        return None
+    out: dict[str, object] = {}
+    pos = start.end()
+    while (field_ := _FLAT_FIELD.match(text, pos)) is not None:
+        tag, cdata, plain = field_.groups()
+        if tag in out:  # repeated element: the parser makes a list of it
+            return None
+        value = cdata or plain or ""
+        # XML end-of-line handling, as the parser does (CDATA included)
+        out[tag] = value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
+        pos = field_.end()
+    return out if _FLAT_CLOSE.fullmatch(text, pos) else None
+
 
 def parse_xml_dict(data: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, object]:
     """Parse a WeChat <xml> document into a dict; MalformedMessage on anything unsafe or bad."""
@@ -91,6 +120,9 @@ def parse_xml_dict(data: bytes | str, max_depth: int = DEFAULT_MAX_DEPTH) -> dic
     # A citizen's text may carry control characters that XML 1.0 cannot hold; drop them
     # rather than refuse the whole message (the signature does not cover the body).
     text = _XML_ILLEGAL.sub("", text)
+    flat = _flat_dict(text)
+    if flat is not None:
+        return flat
     try:
         # Platform rule: no DTD, no entity expansion, no external entities (XXE).
         root = DET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)

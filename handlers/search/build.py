@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from handlers.search.lexicon import ACCOUNT_TITLE_WORDS, DOCUMENT_HEADS, REFERRAL_MARK
 from handlers.search.query import strip_phrases
 from handlers.search.text import (
     add_words,
@@ -55,6 +56,16 @@ class Tables:
     concept_idf: dict[str, float]
     title_terms: tuple[tuple[str, ...], ...]
     title_text: tuple[str, ...]
+    # records about the account itself (their title names it): see lexicon.ACCOUNT_PHRASES
+    account: frozenset[int]
+    # doc id -> (terms, text) of what it is about besides its title (SearchDoc.about)
+    about: dict[int, tuple[tuple[str, ...], str]]
+    # referral records (their text opens with lexicon.REFERRAL_MARK) -> their topic: the
+    # normalised keywords a question names when it asks about that other agency's business
+    referral: dict[int, tuple[str, ...]]
+    # per document: the document words (lexicon.DOCUMENT_HEADS) its title, keywords or
+    # `about` name, inner words included (汽车票 -> 汽车票, 车票): what it is about
+    documents: tuple[frozenset[str], ...]
 
 
 @dataclass
@@ -89,6 +100,7 @@ def build_tables(docs: Sequence, synonyms: dict[str, tuple[str, ...]]) -> Tables
     del words  # the n-gram counters are made one document at a time: keep the peak low
     grams = build_channel(map(gram_counters, fields), [gram_lengths(f) for f in fields],
                           GRAM_FIELDS)
+    about = about_tables(docs)
     return Tables(
         words=word_postings,
         grams=grams,
@@ -97,7 +109,30 @@ def build_tables(docs: Sequence, synonyms: dict[str, tuple[str, ...]]) -> Tables
         concept_idf=concept_idfs(word_postings, synonyms, len(docs)),
         title_terms=title_terms,
         title_text=tuple(f"{title} {keywords}".strip() for title, keywords, _ in fields),
+        account=frozenset(i for i, (title, _, _) in enumerate(fields)
+                          if any(word in title for word in ACCOUNT_TITLE_WORDS)),
+        about=about,
+        documents=tuple(document_words((*terms, *about.get(i, ((), ""))[0]))
+                        for i, terms in enumerate(title_terms)),
+        referral={i: tuple(k for k in (normalize(w) for w in doc.keywords) if k)
+                  for i, doc in enumerate(docs) if doc.text.lstrip().startswith(REFERRAL_MARK)},
     )
+
+
+def document_words(terms: Iterable[str]) -> frozenset[str]:
+    """The words among terms that name a document (身份证, 车票: lexicon.DOCUMENT_HEADS)."""
+    return frozenset(t for t in terms if len(t) > 1 and t[-1] in DOCUMENT_HEADS)
+
+
+def about_tables(docs: Sequence) -> dict[int, tuple[tuple[str, ...], str]]:
+    """Terms (words and inner words) and text of each document's `about` field, if any."""
+    table = {}
+    for doc_id, doc in enumerate(docs):
+        text = normalize(getattr(doc, "about", ""))
+        if text:
+            terms = {word: None for group in cut_words(text) for word in group}
+            table[doc_id] = (tuple(terms), text)
+    return table
 
 
 def word_counters(kind: str, fields: Sequence[str]) -> list[Counter]:

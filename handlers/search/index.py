@@ -18,7 +18,10 @@ The modules, in the order a question meets them:
 - build: records -> posting lists with BM25F pseudo term frequencies;
 - score: first-stage BM25F scoring with an n-gram fallback per unit;
 - rerank: the best candidates re-weighed by coverage (a soft AND), title fit and
-  kind hints.
+  kind hints;
+- outcome: only the relevant ones are kept (a list is never padded; none = fallback);
+- domain: the engine's domain lexicon (everyday -> official transport words), applied to
+  every index and marking transport questions.
 An exact 文号 or telephone number puts its record first. ``confident`` says whether the
 top hit covers most of what was asked and clearly beats the runner-up. An index is
 immutable once built, so concurrent searches need no locking.
@@ -33,11 +36,13 @@ from datetime import date, datetime
 
 from bot.vocab import ANSWER_KINDS, NOTICE_KIND_LABEL, NoticeKind
 from handlers.search.build import build_exact, build_tables, register_words
+from handlers.search.domain import DomainLexicon, domain_lexicon, merge_groups
 from handlers.search.query import Query, parse_query
 from handlers.search.score import score_query
 from handlers.search.text import (
     MAX_RAW_CHARS,
     Segmenter,
+    cut_words,
     digit_runs,
     is_cjk,
     normalize,
@@ -48,6 +53,7 @@ from handlers.search.text import (
 KINDS: tuple[str, ...] = tuple(k.value for k in ANSWER_KINDS)
 _TITLE_FIELD = {"hotline": "name", "project": "name", "faq": "question"}
 _EXACT_FIELD = {"hotline": "number", "policy": "doc_number"}
+_ABOUT_FIELD = {"hotline": "scope"}
 # Fields that are not words a citizen would ask with.
 _SKIP_FIELDS = frozenset(
     {"id", "keywords", "url", "online_url", "disclosure", "urgent", "starts_at", "ends_at",
@@ -68,6 +74,9 @@ class SearchDoc:
     text: str
     keywords: tuple[str, ...] = ()
     exact: tuple[str, ...] = ()
+    # what the record is about besides its title (a hotline's scope): a question naming
+    # it is about the record (outcome.py), though it ranks like the rest of the text
+    about: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Hits, best first, and whether the first one is clearly the answer."""
+    """Relevant hits, best first, and whether the first one is clearly the answer.
+
+    Only records sharing a meaningful term with the question are hits (outcome.py), never
+    padded up to the limit: no hits means the honest fallback.
+    """
 
     hits: list[Hit] = field(default_factory=list)
     confident: bool = False
@@ -112,6 +125,7 @@ def doc_from_record(kind: str, fields: Mapping[str, object]) -> SearchDoc:
         text=" ".join(p for p in parts if p),
         keywords=tuple(str(k) for k in keywords) if isinstance(keywords, list | tuple) else (),
         exact=(str(exact),) if exact else (),
+        about=_flatten(fields.get(_ABOUT_FIELD.get(kind, ""), "")),
     )
 
 
@@ -129,12 +143,21 @@ def _flatten(value: object) -> str:
 class SearchIndex:
     """An immutable in-memory index over SearchDocs; safe for concurrent searches."""
 
-    def __init__(self, docs: Iterable[SearchDoc], synonyms: Iterable[Sequence[str]] = ()):
-        """Index the documents (a repeated key keeps the last one) with synonym groups."""
+    def __init__(self, docs: Iterable[SearchDoc], synonyms: Iterable[Sequence[str]] = (),
+                 lexicon: DomainLexicon | None = None):
+        """Index the documents (a repeated key keeps the last one) with synonym groups.
+
+        The domain lexicon (the engine's own, by default; domain.EMPTY for none) gives
+        every index its everyday -> official transport words; `synonyms` (a pack's own
+        groups) add to them.
+        """
         records = list({doc.key: doc for doc in docs}.values())
-        groups = [tuple(w for w in (normalize(x) for x in g) if w) for g in synonyms]
+        lexicon = domain_lexicon() if lexicon is None else lexicon
+        groups = [tuple(w for w in (normalize(x) for x in g) if w)
+                  for g in merge_groups(lexicon, list(synonyms))]
         groups = [g for g in groups if len(g) > 1]
         self._synonyms = _synonym_map(groups)
+        self._domain = lexicon.words
         self._segmenter = Segmenter()
         with using(self._segmenter):
             register_words(records, groups)
@@ -154,10 +177,10 @@ class SearchIndex:
             limit = max(1, min(int(limit), MAX_LIMIT))
         except (TypeError, ValueError):
             limit = 5
-        if not self._keys:
-            return SearchResult([], False)
         if not isinstance(query, str):
             query = "" if query is None else str(query)
+        if not self._keys:  # no content yet: nothing to answer, but the hotline still fits
+            return SearchResult([], False, self._names_domain_word(query))
         # only the first MAX_RAW_CHARS characters are ever read (parse_query), so they are
         # the cache key; popular questions repeat (a typhoon day: "渡轮还开吗" all day long)
         shared = self._cached(query[:MAX_RAW_CHARS], limit)
@@ -167,12 +190,20 @@ class SearchIndex:
     def _rank(self, query: str, limit: int) -> SearchResult:
         """Parse, score and rerank (the uncached search)."""
         with using(self._segmenter):
-            parsed = parse_query(query, self._synonyms, self._known)
+            parsed = parse_query(query, self._synonyms, self._known, domain=self._domain)
             exact = self._exact_matches(parsed)
-            ranked, confident = score_query(self._tables, parsed, exact, limit)
+            scored = score_query(self._tables, parsed, exact, limit)
+        confident = scored.confident
         if not exact and _asks_identifier(parsed):
             confident = False  # a 文号 or number we do not have: similar words are no answer
-        return SearchResult([Hit(self._keys[d], round(s, 4)) for d, s in ranked], confident)
+        hits = [Hit(self._keys[d], round(s, 4)) for d, s in scored.ranked]
+        return SearchResult(hits, confident, scored.transport)
+
+    def _names_domain_word(self, query: str) -> bool:
+        """Whether the question names a domain-lexicon word (a transport question)."""
+        with using(self._segmenter):
+            groups = cut_words(normalize(query, MAX_RAW_CHARS))
+        return any(word in self._domain for group in groups for word in group)
 
     def _known(self, word: str) -> bool:
         """Whether the records use the word or one of its synonyms."""

@@ -1,7 +1,8 @@
 """Word lists of the query index: stop words, filler, question phrases, colloquial verbs.
 
 These describe how citizens phrase questions in general; words for the bureau's own
-domain ("的士" = "出租车") belong in the content pack's [[synonym]] records instead.
+domain ("的士" = "出租车") belong in the engine's domain lexicon (domain_lexicon.toml,
+domain.py) or a content pack's [[synonym]] records instead.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ WEAK_WORDS = frozenset(
     下午 点 号 东西 事情 事 问题 情况 方面 相关 有关 关于 一般 具体 正常 可能 知道 了解
     告诉 看看 说 讲 找 查 咨询 打 开 走 坐 乘 用 买 交 办理 泉州 泉州市 市里 我市 本市 市民
     群众 一点 时间 新 老 大 小 多 少 长 高 低 能 行 看 出来 起来 新的 以后 之前 之后 这几年
+    几年 未来 开始 最后 什么时候 啥时候 那段 这段 那边 这边 旁边 里面 一家 一段 一份 一班
+    几级 很大 不会 不能 大型 不好 好的 有人 门口 附近 重新 春天 夏天 秋天 冬天 天气
     """.split()
 )
 
@@ -40,7 +43,8 @@ QUESTION_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], f
       "打哪个号码", "哪个号码", "联系方式", "怎么联系", "联系电话", "电话号码", "打电话",
       "什么电话"), ("电话", "热线"), ("hotline",), 2.0),
     (("找谁", "向谁反映", "找哪个部门"), ("电话", "投诉"), ("hotline", "faq"), 1.5),
-    (("多少钱", "收费吗", "收不收费", "要钱吗", "要不要钱", "贵不贵", "费用多少", "交多少"),
+    (("多少钱", "收费吗", "收不收费", "要钱吗", "要不要钱", "贵不贵", "费用多少", "交多少",
+      "太贵"),
      ("收费", "费用"), (), 1.0),
     (("不要钱", "不收钱", "不花钱", "免费吗"), ("免费",), (), 1.0),
     (("在哪里", "在哪儿", "在哪", "去哪里", "去哪儿", "去哪", "到哪里", "到哪", "哪里", "哪儿",
@@ -61,6 +65,10 @@ QUESTION_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], f
       "开工了吗", "完工", "通车"), ("通车", "完工", "建设", "开工"), ("project",), 1.5),
     (("什么规定", "有什么政策", "怎么规定", "新规", "政策解读"), ("规定", "政策", "办法"),
      ("policy",), 1.5),
+    # "which were approved / punished": the published results (公示), not how to apply
+    (("批了哪些", "批准了哪些", "批了多少", "许可了哪些"), ("许可", "结果", "公示"),
+     ("disclosure",), 1.5),
+    (("了哪些企业", "了哪些公司", "了哪些单位"), ("结果", "公示"), ("disclosure",), 1.5),
 )
 
 # Pure filler that is removed before segmentation (phrases are applied longest first).
@@ -68,7 +76,7 @@ FILLERS: tuple[str, ...] = (
     "我想问一下", "想问一下", "麻烦问一下", "请问一下", "我想知道", "我想了解", "想了解一下",
     "请问", "你好", "您好", "我想问", "想问下", "谢谢你", "谢谢", "麻烦你", "麻烦", "帮我查",
     "帮我看", "可以吗", "行不行", "是不是", "有没有", "能不能", "可不可以", "应该", "我想",
-    "想要", "我要",
+    "想要", "我要", "好不好", "对不对",
 )
 
 # Colloquial verbs and phrases and the words records use for them (one-directional).
@@ -93,6 +101,7 @@ COLLOQUIAL: dict[str, tuple[str, ...]] = {
     "通": ("通车",),
     "建": ("建设",),
     "管": ("管理",),
+    "号码": ("电话", "热线"),
 }
 
 # Content words that point to a record kind, and the boost they give it.
@@ -102,6 +111,30 @@ KIND_WORDS: dict[str, str] = {
     "规划": "policy", "进度": "project", "进展": "project", "公示": "disclosure",
 }
 KIND_WORD_BOOST = 1.3
+
+# What marks a question as being about the account itself ("这个公众号能干嘛"), and a
+# record as being about it (its title names one of ACCOUNT_TITLE_WORDS): such records
+# only rank for such questions, never on top of ordinary ones (issue 8, item 4).
+ACCOUNT_PHRASES: tuple[str, ...] = (
+    "公众号", "服务号", "本号", "这个号", "你们能", "你能做", "你能干", "你能查", "什么功能",
+    "能查什么", "可以查什么",
+)
+ACCOUNT_TITLE_WORDS: tuple[str, ...] = ("公众号", "服务号", "本号")
+
+# How a referral record opens its answer: another agency's business (驾照 -> 交警, 火车票 ->
+# 12306), "clearly marked as not our service" (issue 8, item 3; the sample pack's
+# faq-ref-* records). A referral answers a question that names its topic (one of its
+# keywords) or that none of our own records answers; it never outranks our own answer.
+REFERRAL_MARK = "【非交通运输局业务】"
+
+# The last character of a word naming a document a citizen holds (身份证, 从业资格证, 车票,
+# 公交卡, 驾照). Chinese compounds put the head last, so two such words with different
+# modifiers are different documents: a record about 从业资格证 (which lists 身份证 among
+# the materials) does not answer "身份证过期了怎么换".
+DOCUMENT_HEADS = frozenset("证票卡照")
+# A verb before such a head makes an action on a document, not a document: 买票, 办证, 补卡,
+# 换证, 退票, 刷卡, 拍照.
+DOCUMENT_VERBS = frozenset("买购订取退改补换办领考查验挂刷充拍")
 
 # Relative year words and their offset from the current year.
 RELATIVE_YEARS: dict[str, int] = {"今年": 0, "去年": -1, "明年": 1, "前年": -2, "后年": 2}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from handlers.search.lexicon import (
+    ACCOUNT_PHRASES,
     COLLOQUIAL,
     FILLERS,
     KIND_WORD_BOOST,
@@ -38,6 +39,9 @@ from handlers.search.text import (
 SYNONYM_FACTOR = 0.9
 COLLOQUIAL_FACTOR = 0.8
 SUBWORD_FACTOR = 0.5
+# The words inside a synonym-group phrase of PHRASE_MIN+ characters ("申请公开信息").
+PHRASE_PART_FACTOR = 0.8
+PHRASE_MIN = 4
 # Weight of weak units (generic words, single characters) and of mapped question words.
 WEAK_SCALE = 0.35
 VERB_SCALE = 0.6
@@ -74,7 +78,11 @@ class Query:
 
     text: normalised; canon: without brackets or separators (for identifiers);
     units: its concepts; junctions: bigrams joining adjacent words; boosts: record
-    kind -> factor; bigrams: every character bigram (to compare with titles).
+    kind -> factor; bigrams: every character bigram (to compare with titles);
+    domain: the domain-lexicon words it contains (transport words, domain.py);
+    account: whether it asks about the account itself (what it can do);
+    compounds: the pieces of each word the records never use that was split up
+    ("社保卡" -> "社保", "卡").
     """
 
     text: str
@@ -83,6 +91,9 @@ class Query:
     junctions: tuple[str, ...]
     boosts: Mapping[str, float]
     bigrams: frozenset[str]
+    domain: frozenset[str] = frozenset()
+    account: bool = False
+    compounds: tuple[tuple[str, ...], ...] = ()
 
 
 def parse_query(
@@ -90,17 +101,21 @@ def parse_query(
     synonyms: Mapping[str, tuple[str, ...]],
     known: Callable[[str], bool] | None = None,
     today: date | None = None,
+    domain: frozenset[str] = frozenset(),
 ) -> Query:
     """Parse a raw question (any object, any length) into a Query; never raises.
 
     ``known`` tells whether the records use a word; a compound they never use
     ("客运公司") is asked about through the words inside it ("客运", "公司").
+    ``domain`` is the domain lexicon's words: the question's own words (and the words
+    inside them) found there make it a transport question.
     """
     text = normalize(raw, MAX_RAW_CHARS)
     rest, mapped, boosts = strip_phrases(text)
     year = (today or date.today()).year
     units: dict[str, Unit] = {}
-    for word, subs in _words(rest, known):
+    words, compounds = _words(rest, known)
+    for word, subs in words:
         if word in KIND_WORDS:
             kind = KIND_WORDS[word]
             boosts[kind] = max(boosts.get(kind, 1.0), KIND_WORD_BOOST)
@@ -111,21 +126,27 @@ def parse_query(
             alts = ((term, 1.0),) + tuple((s, SYNONYM_FACTOR) for s in synonyms.get(term, ()))
             units[term] = Unit(term, alts, (), OPTIONAL_SCALE, True)
     whole = frozenset(g for run in cjk_runs(_WANT_RE.sub(" ", text)) for g in bigrams(run))
-    return Query(text, canon_id(text), tuple(units.values()), _junctions(rest), boosts, whole)
+    said = frozenset(w for group in cut_words(text) for w in group)
+    return Query(text, canon_id(text), tuple(units.values()), _junctions(rest), boosts, whole,
+                 said & domain, any(p in text for p in ACCOUNT_PHRASES), compounds)
 
 
 def _words(
     rest: str, known: Callable[[str], bool] | None
-) -> list[tuple[str, tuple[str, ...]]]:
-    """(word, inner words) of the cleaned question, unknown compounds split up."""
+) -> tuple[list[tuple[str, tuple[str, ...]]], tuple[tuple[str, ...], ...]]:
+    """(word, inner words) of the cleaned question, unknown compounds split up; the pieces
+    of each compound split."""
     words: list[tuple[str, tuple[str, ...]]] = []
+    compounds: list[tuple[str, ...]] = []
     for group in cut_words(rest):
         word, subs = group[0], group[1:]
         if known is not None and subs and not known(word):
-            words.extend((piece, ()) for piece in _split(word, subs))
+            pieces = _split(word, subs)
+            words.extend((piece, ()) for piece in pieces)
+            compounds.append(tuple(pieces))
         else:
             words.append((word, subs))
-    return words
+    return words, tuple(compounds)
 
 
 def _junctions(rest: str) -> tuple[str, ...]:
@@ -177,10 +198,13 @@ def _unit(
         alts.setdefault(formal, COLLOQUIAL_FACTOR)
     if word in RELATIVE_YEARS:
         alts.setdefault(str(year + RELATIVE_YEARS[word]), 1.0)
+    # A synonym-group phrase ("申请公开信息", "货车司机") is made of its words: they stand
+    # for it nearly as well as a colloquial equivalent does.
+    inner = PHRASE_PART_FACTOR if word in synonyms and len(word) >= PHRASE_MIN else SUBWORD_FACTOR
     for sub in subs:
-        alts.setdefault(sub, SUBWORD_FACTOR)
+        alts.setdefault(sub, inner)
         for syn in synonyms.get(sub, ()):
-            alts.setdefault(syn, SUBWORD_FACTOR * SYNONYM_FACTOR)
+            alts.setdefault(syn, inner * SYNONYM_FACTOR)
     cjk = is_cjk(word)
     grams = tuple(bigrams(word)) if cjk and len(word) > 1 else ((word,) if cjk else ())
     if word in COLLOQUIAL:

@@ -6,7 +6,8 @@ beat the record that matches all of it. The best candidates are therefore multip
 - title fit: the share of the question's concepts found in the title (synonyms
   included; abbreviations such as 汽车站 for 汽车客运中心站 or 管养 for 管理养护 too),
   and the share of its character bigrams found there (quoting a title verbatim);
-- a kind boost when the question's form points to a record kind (电话 -> hotline).
+- a kind boost when the question's form points to a record kind (电话 -> hotline);
+  a word naming a kind (政策, 电话) counts as matched by every record of that kind.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from collections.abc import Sequence
 
 from handlers.search.build import Tables
+from handlers.search.lexicon import KIND_WORDS
 from handlers.search.query import Query, Unit
 from handlers.search.text import is_cjk
 
@@ -36,16 +38,27 @@ def rerank(
     weights: Sequence[float],
     strengths: Sequence[dict[int, float]],
     candidates: Sequence[tuple[int, float]],
-) -> tuple[dict[int, float], dict[int, float]]:
-    """Final scores and coverages of the candidates."""
+) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
+    """Final scores, coverages and title fits of the candidates.
+
+    The title fit returned is the share of the question's concepts named by the title or,
+    if better, by what the record says it is about (a hotline's scope); only the title's
+    own fit weighs in the score.
+    """
     patterns = [_abbreviation(unit) for unit in query.units]
     concepts = _concept_weights(tables, query, patterns)  # per query, not per candidate
     gram_weights = _gram_weights(tables, query.bigrams)
     final: dict[int, float] = {}
     cover: dict[int, float] = {}
+    titles: dict[int, float] = {}
     total = sum(weights)
+    kinds = [KIND_WORDS.get(unit.word) for unit in query.units]
     for doc_id, score in candidates:
         title_text = tables.title_text[doc_id]
+        for index, kind in enumerate(kinds):
+            # a word naming a record kind ("有什么扶持政策") is what a record of that kind is
+            if kind is not None and tables.kinds[doc_id] == kind:
+                strengths[index][doc_id] = 1.0
         for index, pattern in enumerate(patterns):
             got = strengths[index].get(doc_id, 0.0)
             if pattern is not None and got < ABBREV_STRENGTH and pattern.search(title_text):
@@ -55,11 +68,14 @@ def rerank(
         matched = sum(w * min(1.0, s.get(doc_id, 0.0)) for w, s in pairs)
         cover[doc_id] = matched / total if total > 0.0 else 0.0
         score *= COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * cover[doc_id]
-        score *= 1.0 + TITLE_CONCEPT_BONUS * _title_concepts(tables, concepts, doc_id)
+        fit = _title_concepts(tables.title_terms[doc_id], tables.title_text[doc_id], concepts)
+        score *= 1.0 + TITLE_CONCEPT_BONUS * fit
+        about = tables.about.get(doc_id)
+        titles[doc_id] = max(fit, _title_concepts(*about, concepts)) if about else fit
         score *= 1.0 + TITLE_TEXT_BONUS * _title_overlap(tables, gram_weights, doc_id)
         score *= query.boosts.get(tables.kinds[doc_id], 1.0)
         final[doc_id] = score
-    return final, cover
+    return final, cover, titles
 
 
 def _abbreviation(unit: Unit) -> re.Pattern | None:
@@ -77,11 +93,9 @@ def _concept_weights(tables: Tables, query: Query, patterns: Sequence[re.Pattern
             for unit, pattern in zip(query.units, patterns, strict=True) if not unit.optional]
 
 
-def _title_concepts(tables: Tables, concepts: Sequence[tuple[Unit, re.Pattern | None, float]],
-                    doc_id: int) -> float:
-    """Share of the question's concepts (idf-weighted) that the title names."""
-    terms = tables.title_terms[doc_id]
-    title = tables.title_text[doc_id]
+def _title_concepts(terms: Sequence[str], title: str,
+                    concepts: Sequence[tuple[Unit, re.Pattern | None, float]]) -> float:
+    """Share of the question's concepts (idf-weighted) that a title (its terms) names."""
     total = matched = 0.0
     for unit, pattern, weight in concepts:
         total += weight

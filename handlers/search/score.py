@@ -8,7 +8,11 @@ stand in, and for a word the records never use, its single characters. Bigrams j
 adjacent words add a little phrase evidence. The best candidates then go through
 rerank; an exact identifier puts its record first. Confidence needs the top
 record to cover most of the question (unmatched rare words weigh the most: "今天吃什么"
-covers nothing) and to clearly beat the runner-up.
+covers nothing) and to clearly beat the runner-up. Finally outcome.py keeps only the
+relevant records (none: the honest fallback) and says whether the question is about
+transport; records about the account itself ("公众号能做什么") only take part when the
+question asks about the account, and referral records (another agency's business,
+lexicon.REFERRAL_MARK) step aside unless the question names their topic.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from handlers.search.build import Tables
+from handlers.search.lexicon import ACCOUNT_PHRASES
+from handlers.search.outcome import Evidence, meaningful_units, relevant
 from handlers.search.query import COLLOQUIAL_FACTOR, SYNONYM_FACTOR, Query, Unit
 from handlers.search.rerank import rerank
 from handlers.search.text import is_cjk
@@ -33,6 +40,9 @@ RERANK = 30
 EXACT_BONUS = 1000.0
 MIN_COVERAGE = 0.6
 MAX_RUNNER_UP = 0.85
+# A referral the question does not name by a keyword answers only when none of our own
+# records does and its title names at least this share of the question (score._own_first).
+REFERRAL_TITLE_FIT = 0.5
 
 
 class _Scorer:
@@ -45,6 +55,7 @@ class _Scorer:
         self.scores: dict[int, float] = {}
         self.strengths: list[dict[int, float]] = []
         self.weights: list[float] = []
+        self.known: list[bool] = []  # per unit: whether the records use the word at all
 
     def run(self) -> None:
         """Score every unit, then the bigrams that join adjacent words."""
@@ -61,6 +72,7 @@ class _Scorer:
                 self.scores[doc_id] = self.scores.get(doc_id, 0.0) + value
             self.strengths.append(strength)
             self.weights.append(0.0 if unit.optional else unit.scale * self._unit_idf(unit))
+            self.known.append(known)
         for gram in self.query.junctions:
             posting = self.tables.grams.get(gram)
             if posting is not None:
@@ -121,14 +133,26 @@ class _Scorer:
         return max(known) if known else self.tables.max_idf
 
 
-def score_query(
-    tables: Tables, query: Query, exact: set[int], limit: int
-) -> tuple[list[tuple[int, float]], bool]:
-    """Return the best (doc id, score) pairs and whether the first is clearly right."""
+@dataclass(frozen=True)
+class Scored:
+    """The relevant records, best first; whether the first is clearly right; transport."""
+
+    ranked: list[tuple[int, float]]
+    confident: bool
+    transport: bool
+
+
+def score_query(tables: Tables, query: Query, exact: set[int], limit: int) -> Scored:
+    """Rank the records, keep the relevant ones (outcome.py), decide confidence."""
     scorer = _Scorer(tables, query)
     scorer.run()
+    if not query.account:  # records about the account itself answer only questions about it
+        for doc_id in tables.account:
+            scorer.scores.pop(doc_id, None)
+    elif _only_about_account(query):  # "你们能做什么": the records about the account answer
+        exact = exact | tables.account
     candidates = heapq.nlargest(RERANK, scorer.scores.items(), key=_order)
-    final, cover = rerank(tables, query, scorer.weights, scorer.strengths, candidates)
+    final, cover, titles = rerank(tables, query, scorer.weights, scorer.strengths, candidates)
     for doc_id in exact:
         final[doc_id] = final.get(doc_id, 0.0) + EXACT_BONUS
     ranked = heapq.nlargest(max(limit, 2), final.items(), key=_order)
@@ -136,7 +160,37 @@ def score_query(
         confident = len(exact) == 1 and ranked[0][0] in exact
     else:
         confident = _confident(ranked, cover)
-    return ranked[:limit], confident
+    evidence = Evidence(scorer.strengths, scorer.weights, scorer.known, cover, titles, exact,
+                        tables.documents)
+    kept, transport = relevant(query, ranked, evidence)
+    own = _own_first(tables, query, kept, evidence)
+    if len(own) < len(kept):  # a referral the question did not ask about stepped aside
+        kept = own
+        confident = bool(kept) and (ranked[0][0] in exact if exact else _confident(kept, cover))
+    elif not kept or kept[0][0] != ranked[0][0]:
+        confident = False
+    return Scored(kept[:limit], confident, transport)
+
+
+def _own_first(tables: Tables, query: Query, kept: list[tuple[int, float]],
+               evidence: Evidence) -> list[tuple[int, float]]:
+    """The relevant records without the referrals whose topic (keywords) the question does
+    not name: another agency's record that merely shares words ("车票" inside 火车票,
+    "交通" and "热线" in the catch-all, 电动 in 电动汽车) must not answer a question our
+    records answer, nor one its title barely names (lexicon.REFERRAL_MARK)."""
+    said = {term for unit in query.units for term, factor in unit.alts
+            if factor >= SYNONYM_FACTOR}
+    ours = any(doc_id not in tables.referral for doc_id, _ in kept)
+    return [(doc_id, score) for doc_id, score in kept
+            if doc_id not in tables.referral or doc_id in evidence.exact
+            or any(k in said or k in query.text for k in tables.referral[doc_id])
+            or (not ours and evidence.titles.get(doc_id, 0.0) >= REFERRAL_TITLE_FIT)]
+
+
+def _only_about_account(query: Query) -> bool:
+    """Whether the question asks what the account is or does, and nothing else."""
+    return query.account and all(query.units[i].word in ACCOUNT_PHRASES
+                                 for i in meaningful_units(query))
 
 
 def _order(item: tuple[int, float]) -> tuple[float, int]:
