@@ -1,16 +1,20 @@
 """Speed and memory of the query index on a generated 5 000-record pack.
 
-Run: .venv/bin/python bench/search.py [--records N] [--queries N]
+Run: .venv/bin/python bench/search.py [--records N] [--queries N] [--profile]
 
 Prints the jieba dictionary load time, the index build time (first build, which also
 adds the pack's words to jieba, and a rebuild as after a content change), per-query latency
-(p50/p99/max over eval questions, random on-topic questions and garbage) and the
-process's peak RSS before loading and after building and querying.
+(p50/p99/max over eval questions, random on-topic questions and garbage; also with the
+index's unit memo off, as for words never asked before) and the
+process's peak RSS before loading and after building and querying. ``--profile`` also prints
+the cProfile top 25 (by internal time) of the uncached queries, run once more.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import resource
 import sys
@@ -25,6 +29,7 @@ sys.path.insert(0, str(HERE))
 from answers import EVAL, pack_docs  # noqa: E402
 
 from handlers.search import SearchDoc, SearchIndex  # noqa: E402
+from handlers.search.score import UnitMemo  # noqa: E402
 from handlers.search.text import tokenizer  # noqa: E402
 
 FILLERS = ["请问", "我想问一下", "", "", "你好，"]
@@ -68,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=5_000)
     parser.add_argument("--queries", type=int, default=2_000)
+    parser.add_argument("--profile", action="store_true",
+                        help="print the cProfile top 25 of the uncached queries")
     args = parser.parse_args(argv)
     rss_start = peak_rss_mb()
 
@@ -90,11 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     rebuild_s, rebuild_cpu = time.perf_counter() - started, time.process_time() - cpu
 
     queries = make_queries(docs, args.queries)
-    latencies, cached = [], []
-    for query in queries:  # uncached: every question pays parsing, scoring and reranking
-        started = time.perf_counter()
-        index._rank(query, 5)
-        latencies.append((time.perf_counter() - started) * 1000.0)
+    # uncached: every question pays parsing, scoring and reranking (words met before are
+    # remembered per index: score.UnitMemo); then once more with that memo off
+    latencies = uncached(index, queries)
+    memo, index._units = index._units, UnitMemo(index._tables, 0)
+    cold = uncached(index, queries)
+    index._units = memo
+    cached = []
     for query in queries:
         index.search(query)  # fill the per-index answer cache
     for query in queries:
@@ -113,10 +122,34 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"p99 {percentile(latencies, 0.99):.2f} ms  max {max(latencies):.2f} ms (uncached); "
           f"repeated question (cache hit) p50 {percentile(cached, 0.5):.3f} ms  "
           f"p99 {percentile(cached, 0.99):.3f} ms")
+    print(f"  with the unit memo off (every word scored afresh): p50 "
+          f"{percentile(cold, 0.5):.2f} ms  p99 {percentile(cold, 0.99):.2f} ms")
     print(f"peak RSS: before loading {rss_start:.0f} MB, pack parsed {rss_pack:.0f} MB, "
           f"jieba loaded {rss_jieba:.0f} MB, index built {rss_index:.0f} MB, "
           f"after queries {peak_rss_mb():.0f} MB")
+    if args.profile:
+        profile(index, queries)
     return 0
+
+
+def uncached(index: SearchIndex, queries: Sequence[str]) -> list[float]:
+    """Per-question latencies (ms) of the search without the per-question answer cache."""
+    latencies = []
+    for query in queries:
+        started = time.perf_counter()
+        index._rank(query, 5)
+        latencies.append((time.perf_counter() - started) * 1000.0)
+    return latencies
+
+
+def profile(index: SearchIndex, queries: Sequence[str]) -> None:
+    """cProfile the uncached queries once more and print the top 25 by internal time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for query in queries:
+        index._rank(query, 5)
+    profiler.disable()
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

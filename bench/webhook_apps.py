@@ -7,6 +7,10 @@
 
 All three read the same settings (QZBOT_CONFIG plus QZBOT_* env overrides), so they share
 token, EncodingAESKey and AppID. Each factory runs in the gunicorn worker (no --preload).
+(a) and (b) are built by the production entry point, bot.wsgi.build_app (logging set up,
+access-log-safe middleware, heap settled), as `gunicorn 'bot.wsgi:app'` builds it, minus
+the published-secrets check (skipped as `qzbot serve --demo` skips it: the bench's token
+and short secret key are in bench/webhook.py).
 BENCH_WEROBOT_SESSION=1 keeps WeRoBot's default session storage (an SQLite file in the
 working directory, read and written on every message); by default it is off, since the
 echo handler needs no session and the baseline should be as fast as WeRoBot can be.
@@ -22,7 +26,7 @@ def _settings():
     from bot.settings import load_settings
 
     settings = load_settings()
-    # create_app configures no logging; honour [log] level for our loggers like the CLI does.
+    # WeRoBot's factory: honour [log] level for our loggers like the CLI does.
     logging.getLogger("qzbot").setLevel(settings.log.level.upper())
     return settings
 
@@ -42,22 +46,22 @@ def full():
     BENCH_ANSWER_CACHE=0 turns the search's answer cache off (the index's per-question
     LRU), so every request runs the full query: the headline figure, since the bench's
     questions repeat and real ones mostly do not."""
-    from bot.app import create_app
+    from bot.wsgi import build_app
 
     if os.environ.get("BENCH_ANSWER_CACHE", "1") == "0":
         import handlers.search.index as search_index
 
         search_index.QUERY_CACHE_SIZE = 0  # read when an index is built: maxsize 0 = off
-    return _ready(create_app(_settings()))
+    return _ready(build_app(check_secrets=False))
 
 
 def echo():
     """(b) Our whole webhook pipeline with a router that echoes the text back."""
-    from bot.app import create_app
     from bot.router import Reply, Router
+    from bot.wsgi import build_app
 
-    return _ready(create_app(_settings(),
-                             router=Router(fallback=lambda msg, ctx: Reply(text=msg.content))))
+    return _ready(build_app(check_secrets=False,
+                            router=Router(fallback=lambda msg, ctx: Reply(text=msg.content))))
 
 
 def werobot():

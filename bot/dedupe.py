@@ -37,6 +37,7 @@ from enum import StrEnum
 import redis
 
 from bot.errors import ReplayedRequest
+from bot.redisconn import LeanScript
 
 log = logging.getLogger("qzbot.dedupe")
 
@@ -88,7 +89,7 @@ class Deduper:
         self.prefix = prefix
         self.replays = replays or ReplayGuard(client)
         self.flush_delay = flush_delay
-        self._script = client.register_script(GATE_SCRIPT)
+        self._script = LeanScript(client, GATE_SCRIPT)  # one round trip, lean (redisconn)
         self._queued: list[tuple[str, bytes, int]] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -122,7 +123,7 @@ class Deduper:
         for _, value, seconds in queued:
             args += [value, seconds]
         try:
-            answer = self._script(keys=keys, args=args, client=self.client)
+            answer = self._script(keys, args)
         except redis.RedisError as exc:
             what = "dedupe degraded (replay check degraded too)" if replay_key else \
                 "dedupe degraded"
@@ -176,6 +177,7 @@ class Deduper:
         if thread is not None:
             thread.join(timeout=5)
         self.flush()
+        self._script.close()
 
     def _run(self) -> None:
         while not self._closed:

@@ -60,11 +60,22 @@ def setup_logging(level: str | int = logging.WARNING) -> None:
 
 
 def scrub_environ(environ: dict[str, Any]) -> None:
-    """Redact the request URI fields a WSGI server's access log reads (in place)."""
-    for key in ("RAW_URI", "REQUEST_URI", "QUERY_STRING"):
+    """Redact the request URI fields a WSGI server's access log reads (in place).
+
+    The URIs usually end in the very query string: it is redacted once and reused when the
+    path before it holds no "o" (no openid can start there; every request pays this)."""
+    query = environ.get("QUERY_STRING")
+    clean = redact(query) if isinstance(query, str) and query else query
+    for key in ("RAW_URI", "REQUEST_URI"):
         value = environ.get(key)
         if isinstance(value, str) and value:
-            environ[key] = redact(value)
+            path, mark, rest = value.partition("?")
+            if mark and rest == query and "o" not in path:
+                environ[key] = f"{path}?{clean}"
+            else:
+                environ[key] = redact(value)
+    if clean is not query:
+        environ["QUERY_STRING"] = clean
 
 
 def access_log_safe(app: Callable) -> Callable:

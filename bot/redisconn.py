@@ -4,14 +4,22 @@ The embedded default lets the quick start run without a Redis server; one FakeSe
 process is shared so the web app, the queue and the in-process worker see the same data.
 Every client has connect and read timeouts ([redis] settings): a Redis that accepts and
 never answers costs one timeout, and `guarded` makes the answer path skip it after that.
+
+`LeanScript` runs the answer path's one script per message (bot/dedupe) on a connection
+of the calling thread's own: redis-py's general command path (pool checkout with a poll
+for unread data, retry closure, observability hooks) cost as much CPU as the round trip
+itself. Timeouts, the one retry and the breaker behave as on the general path.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Sequence
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from bot.health import Breaker
@@ -66,3 +74,76 @@ def guarded(client: redis.Redis, breaker: Breaker) -> redis.Redis:
 def is_embedded(client: redis.Redis) -> bool:
     """True for the in-process substitute."""
     return type(client).__module__.startswith("fakeredis")
+
+
+class LeanScript:
+    """A Lua script run with EVALSHA on this thread's own connection to the client's server.
+
+    For a real server reached through a plain ConnectionPool; the embedded substitute (and
+    any other pool) takes redis-py's Script path. Like `GuardedRedis`, it fails fast while
+    the client's breaker is down and reports connection failures and timeouts to it; like
+    `connect`'s clients, a failed call is retried once on a fresh connection (at worst two
+    socket timeouts). A server that lost the script (restart, SCRIPT FLUSH) is sent it
+    again. A thread's connection follows the client's pool (a new pool, a new connection)
+and the process (a forked child opens its own).
+    """
+
+    def __init__(self, client: redis.Redis, source: str):
+        self.client = client
+        self.script = client.register_script(source)  # the SHA, and the general path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[redis.Connection] = []
+
+    def __call__(self, keys: Sequence[str], args: Sequence[object]) -> object:
+        """The script's reply (raises what the general path raises)."""
+        pool = self.client.connection_pool
+        if (is_embedded(self.client) or type(pool) is not redis.ConnectionPool
+                or pool.cache is not None):  # client-side caching wraps connections
+            return self.script(keys=keys, args=args, client=self.client)
+        breaker: Breaker | None = getattr(self.client, "breaker", None)
+        if breaker is not None and not breaker.up:
+            raise redis.ConnectionError("redis marked down: skipped")
+        try:
+            return self._run(pool, ("EVALSHA", self.script.sha, len(keys), *keys, *args))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if breaker is not None:
+                breaker.failed(exc)
+            raise
+
+    def _run(self, pool: redis.ConnectionPool, command: tuple) -> object:
+        conn = self._connection(pool)
+        try:
+            return self._exchange(conn, command)
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()  # the one retry, on a fresh connection
+            return self._exchange(conn, command)
+        except BaseException:
+            conn.disconnect()  # whatever the state of the reply, never reuse it half-read
+            raise
+
+    def _exchange(self, conn: redis.Connection, command: tuple) -> object:
+        conn.send_command(*command)
+        try:
+            return conn.read_response()
+        except NoScriptError:
+            conn.send_command("SCRIPT", "LOAD", self.script.script)
+            conn.read_response()
+            conn.send_command(*command)
+            return conn.read_response()
+
+    def _connection(self, pool: redis.ConnectionPool) -> redis.Connection:
+        local = self._local
+        if getattr(local, "pool", None) is not pool or local.pid != os.getpid():  # fork: own
+            local.pool, local.pid = pool, os.getpid()
+            local.conn = pool.connection_class(**pool.connection_kwargs)
+            with self._lock:
+                self._connections.append(local.conn)
+        return local.conn
+
+    def close(self) -> None:
+        """Close every thread's connection (shutdown, tests)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.disconnect()

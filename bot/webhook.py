@@ -381,9 +381,7 @@ class _FastPost:
         """Serve POST `path` here; anything else through the Flask app."""
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != self.path:
             return self.inner(environ, start_response)
-        args: dict[str, str] = {}
-        for name, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True):
-            args.setdefault(name, value)  # the first value, as request.args.get gives
+        args = query_args(environ.get("QUERY_STRING", ""))
         try:
             status, body, mimetype = handle_post(self.app.extensions["qzbot.webhook"], args,
                                                  lambda limit: _environ_body(environ, limit),
@@ -396,6 +394,22 @@ class _FastPost:
                        [("Content-Type", f"{mimetype}; charset=utf-8"),
                         ("Content-Length", str(len(data)))])
         return [data]
+
+
+def query_args(query: str) -> dict[str, str]:
+    """The query string's parameters, the first value of each (as request.args.get gives).
+
+    WeChat's parameters are plain (digits, letters, `_`, `-`): without `%` or `+` nothing
+    needs decoding, and a split gives what parse_qsl gives at a fifth of its cost."""
+    if "%" in query or "+" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+    else:
+        pairs = [(name, value) for name, _, value in
+                 (part.partition("=") for part in query.split("&") if part)]
+    args: dict[str, str] = {}
+    for name, value in pairs:
+        args.setdefault(name, value)
+    return args
 
 
 _STATUS = {200: "200 OK", 400: "400 Bad Request", 403: "403 Forbidden",

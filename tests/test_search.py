@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
+import random
+import re
 import threading
 import time
 from datetime import date, datetime
 
+import numpy as np
 import pytest
 
 from handlers.search import SearchDoc, SearchIndex, doc_from_record
+from handlers.search import score as search_score
 from handlers.search import text as search_text
 from handlers.search.domain import EMPTY
 from handlers.search.query import parse_query
+from handlers.search.rerank import abbreviated, title_named
 
 RECORDS = [
     ("hotline", {"id": "jd", "name": "交通运输服务监督电话", "number": "12328",
@@ -313,3 +319,94 @@ def test_repeated_questions_are_cached_per_index(index: SearchIndex) -> None:
     assert again.hits and index._cached.cache_info().hits >= 1
     fresh = SearchIndex([SearchDoc("faq:z", "faq", "公交卡丢了怎么补办", "答")])
     assert fresh._cached.cache_info().currsize == 0  # a rebuilt index starts empty
+
+
+# Questions sharing words (公交卡, 出租车/的士, 投诉, 电话): the unit memo is reused.
+SHARED_WORDS = ["公交卡丢了去哪补", "公交卡多少钱", "出租车拒载投诉", "的士怎么投诉", "汽车站电话",
+                "网约车细则", "刮台风渡轮还开不开", "12328", "今天吃什么", "老人坐公交车免费吗",
+                "公路养护", "公交电话"]
+
+
+def _ranked(index: SearchIndex, query: str) -> tuple[list[tuple[str, float]], bool, bool]:
+    """The uncached answer (no per-question cache) as comparable values."""
+    result = index._rank(query, 5)
+    return [(h.key, h.score) for h in result.hits], result.confident, result.transport
+
+
+def _docs() -> list[SearchDoc]:
+    return [doc_from_record(kind, rec) for kind, rec in RECORDS]
+
+
+def test_unit_memo_never_changes_an_answer() -> None:
+    # a unit is scored once per index (score.UnitMemo); reusing it, after other questions
+    # (and rerank's updates of their strengths) must answer exactly as a fresh index does
+    warm = SearchIndex(_docs(), SYNONYMS)
+    for query in SHARED_WORDS * 2:
+        warm._rank(query, 5)
+    assert warm._units.match.cache_info().hits > 0
+    assert warm._units.titles.named.cache_info().hits > 0
+    for query in SHARED_WORDS:
+        assert _ranked(warm, query) == _ranked(SearchIndex(_docs(), SYNONYMS), query), query
+
+
+def test_concurrent_uncached_searches_agree() -> None:
+    expected = {q: _ranked(SearchIndex(_docs(), SYNONYMS), q) for q in SHARED_WORDS}
+    shared = SearchIndex(_docs(), SYNONYMS)  # its unit memo fills while the threads race
+    errors: list[str] = []
+
+    def worker(seed: int) -> None:
+        queries = SHARED_WORDS * 20
+        random.Random(seed).shuffle(queries)
+        errors.extend(q for q in queries if _ranked(shared, q) != expected[q])
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_shared_arrays_are_read_only(index: SearchIndex) -> None:
+    # concurrent searches share the postings and the remembered unit matches: none of
+    # them may be written (a query writes only its own vectors)
+    tables = index._tables
+    unit = parse_query("公交卡", index._synonyms).units[0]
+    match = search_score.match_unit(tables, unit)
+    arrays = [tables.words.docs, tables.words.sats, tables.grams.docs, tables.grams.sats,
+              tables.title_words.docs, tables.title_grams.docs, match.docs, match.best,
+              match.strength, *title_named(tables, unit), abbreviated(tables, "汽车站")]
+    assert len(match.docs) > 0
+    assert not any(array.flags.writeable for array in arrays)
+
+
+def test_postings_hold_each_document_once_in_order(index: SearchIndex) -> None:
+    grams = index._tables.grams
+    texts = [search_text.normalize(f"{d.title} {' '.join(d.keywords)} {d.text}") for d in _docs()]
+    for gram in ("公交", "台风", "出租", "投诉", "养护"):
+        docs, sats = grams.postings(grams[gram])
+        assert docs.tolist() == [i for i, text in enumerate(texts) if gram in text], gram
+        assert len(sats) == len(docs) and bool((sats > 0.0).all())
+    assert "不存在的词" not in grams and grams.get("不存在的词") is None
+
+
+def test_abbreviated_titles_are_those_the_pattern_finds(index: SearchIndex) -> None:
+    # the memo checks only titles holding every character; the result must be the same as
+    # searching every title
+    titles = index._tables.title_text
+    for word in ("公交挂失", "监督电话", "汽车站", "公路养护", "渡轮"):
+        pattern = re.compile(".{0,4}".join(map(re.escape, word)))
+        expected = [i for i, title in enumerate(titles) if pattern.search(title)]
+        assert abbreviated(index._tables, word).tolist() == expected, word
+    assert abbreviated(index._tables, "公交挂失").tolist() == [2]  # 公交IC卡挂失补办
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_candidates_ordered_as_heapq_would(seed: int) -> None:
+    # the best scores first, the earlier record first among equal scores (many ties here)
+    rng = random.Random(seed)
+    for _ in range(100):
+        values = [rng.choice([0.0, 0.5, 1.0, 2.0, rng.random()]) for _ in range(rng.randint(0, 90))]
+        expected = heapq.nlargest(30, [(i, v) for i, v in enumerate(values) if v > 0.0],
+                                  key=lambda item: (item[1], -item[0]))
+        assert search_score._top(np.array(values), 30) == expected

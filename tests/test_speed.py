@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import random
 import re
+import secrets
+import socket
 import stat
 import subprocess
 import sys
@@ -20,6 +23,7 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+from redis import connection as redis_connection
 from sqlalchemy import event, select, update
 
 from bot.clock import to_utc_naive
@@ -39,25 +43,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # --- one Redis round trip per message ---------------------------------------------------------
-def _count_redis(hook) -> list[tuple]:
+def _count_redis(monkeypatch) -> list[tuple]:
+    """Commands sent to Redis by the main thread, counted where every path ends: the
+    connection (the webhook's script bypasses the client's command path)."""
     calls: list[tuple] = []
-    original = hook.redis.execute_command
+    original = redis_connection.AbstractConnection.send_command
 
-    def counting(*args, **options):
+    def counting(self, *args, **options):
         if threading.current_thread() is threading.main_thread():
             calls.append(args[:1])
-        return original(*args, **options)
+        return original(self, *args, **options)
 
-    hook.redis.execute_command = counting
+    monkeypatch.setattr(redis_connection.AbstractConnection, "send_command", counting)
     return calls
 
 
-def test_one_redis_round_trip_per_message_and_the_reply_still_cached(app):
+def test_one_redis_round_trip_per_message_and_the_reply_still_cached(app, monkeypatch):
     hook = app.extensions["qzbot.webhook"]
     hook.deduper.flush_delay = 60  # the writer thread stays out of the count
     wx = WeChat(app)
     wx.send("12328", msg_id=9100)  # loads the script into Redis (SCRIPT LOAD) if needed
-    calls = _count_redis(hook)
+    calls = _count_redis(monkeypatch)
     first = wx.send("12328", msg_id=9101)
     assert len(calls) == 1 and calls[0][0].upper() == "EVALSHA"
     answered = []
@@ -356,3 +362,174 @@ def test_snapshot_records_are_detached(runtime):
         session.commit()
     assert record.title == "公交IC卡挂失补办"  # usable after any session's commit/close
 
+
+
+# --- start-up of `qzbot ask` and of the web workers ---------------------------------------------
+def test_packed_freq_answers_like_the_dict():
+    freq = {"公交": 120, "公交卡": 30, "公": 0, "交通": 88, "g228": 3, "a\tb": 1, "x": 2}
+    packed = service_module.PackedFreq(*service_module.PackedFreq.pack(freq))
+    for word in [*freq, "公交车", "卡", "", "公交卡丢", "a", "b"]:
+        assert (word in packed) == (word in freq), word
+        assert packed.get(word) == freq.get(word), word
+        assert packed.get(word, -1) == freq.get(word, -1), word
+    assert packed["公交卡"] == 30 and sorted(packed) == sorted(freq) and len(packed) == 7
+    with pytest.raises(KeyError):
+        packed["公交车"]  # noqa: B018 - the lookup is the test
+    packed["公交车"] = 5  # jieba's add_word writes; the overlay wins over packed entries
+    packed["公交"] = 7
+    assert packed["公交车"] == 5 and packed.get("公交") == 7 and len(packed) == 8
+
+
+def test_stored_index_cuts_and_ranks_like_the_built_one(runtime, tmp_path):
+    load_pack(runtime)
+    service = _service(runtime)
+    with runtime.sessions() as session:
+        built = service.snapshot(session, runtime.now()).index
+    store = IndexStore(tmp_path / "cache", "secret")
+    store.save("index-x.pickle", built)
+    loaded = store.load("index-x.pickle")
+    assert isinstance(loaded._segmenter.tk.FREQ, service_module.PackedFreq)  # the lean form
+    for question in ("公交卡丢了去哪补", "出租车多收钱怎么投诉", "渡轮停航", "明天天气怎么样",
+                     "12328", "g324国道施工"):
+        got, want = loaded.search(question), built.search(question)
+        assert (got.hits, got.confident, got.transport) == \
+            (want.hits, want.confident, want.transport), question
+    store.save("index-y.pickle", loaded)  # a loaded index saves (and loads) again
+    assert store.load("index-y.pickle").search("渡轮停航").hits == built.search("渡轮停航").hits
+
+
+def _python(code: str, **env: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env=dict(os.environ, **env))
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_jieba_loads_without_pkg_resources_and_leaves_it_importable():
+    out = _python("import sys\n"
+                  "from handlers.search import text\n"
+                  "jieba = text.load_jieba()\n"
+                  "print('pkg_resources' in sys.modules)\n"
+                  "print(jieba.__name__ == 'jieba' and text._base_tokenizer().FREQ['公交'] > 0)\n"
+                  "import pkg_resources\n"  # hidden only while jieba was imported
+                  "print(pkg_resources.__name__)\n")
+    assert out.split() == ["False", "True", "pkg_resources"]
+
+
+def test_schema_check_reads_the_migrations_without_alembic(tmp_path):
+    from bot.errors import SchemaOutdated
+    from bot.store.db import declared_head, make_engine, require_current_schema, schema_status
+    from bot.store.db import upgrade as db_upgrade
+
+    url = f"sqlite:///{tmp_path}/schema.sqlite3"
+    engine = make_engine(url)
+    db_upgrade(engine, "0002")
+    with pytest.raises(SchemaOutdated):  # behind: still refused
+        require_current_schema(engine)
+    db_upgrade(engine)
+    assert declared_head() == schema_status(engine)[1]  # the files say what Alembic says
+    out = _python("import sys\nfrom bot.store.db import make_engine, require_current_schema\n"
+                  f"require_current_schema(make_engine({url!r}))\n"
+                  "print(any(m.startswith('alembic') for m in sys.modules))\n")
+    assert out.strip() == "False"
+
+
+def test_production_entry_and_bench_factories_settle_the_heap(tmp_path):
+    url = f"sqlite:///{tmp_path}/wsgi.sqlite3"
+    _ask("db", "upgrade", db_url=url)
+    out = _python("import gc\nfrom bot.wsgi import build_app\n"
+                  "build_app(check_secrets=False)\nprint(gc.get_freeze_count() > 0)\n"
+                  "gc.unfreeze()\nfrom bench import webhook_apps\n"
+                  "webhook_apps.echo()\nprint(gc.get_freeze_count() > 0)\n",
+                  QZBOT_CONFIG=os.path.join(ROOT, "config.example.toml"),
+                  QZBOT_DATABASE__URL=url, QZBOT_REDIS__URL="")
+    assert out.split() == ["True", "True"]
+
+
+def test_cli_turns_the_collector_back_on_except_for_ask(tmp_path):
+    import gc
+
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    env = {"QZBOT_CONFIG": os.path.join(ROOT, "config.example.toml"),
+           "QZBOT_DATABASE__URL": f"sqlite:///{tmp_path}/gc.sqlite3"}
+    try:
+        gc.disable()  # as main() leaves it
+        CliRunner().invoke(cli, ["db", "--help"], env=env)
+        assert gc.isenabled()
+        gc.disable()
+        CliRunner().invoke(cli, ["ask", "--help"], env=env)
+        assert not gc.isenabled()  # one message, then the process ends
+    finally:
+        gc.enable()
+
+
+# --- the dedupe script's lean path (bot/redisconn.LeanScript) ------------------------------------
+def test_lean_script_loads_an_unknown_script_and_retries_a_dropped_connection(redis_client):
+    from bot.redisconn import LeanScript
+
+    script = LeanScript(redis_client, f"return '{secrets.token_hex(8)}'")  # never loaded
+    assert script([], []) == script.script.script.split("'")[1].encode()  # NOSCRIPT: sent
+    conn = script._local.conn
+    conn._sock.shutdown(socket.SHUT_RDWR)  # the server side goes away under us
+    assert script([], []) == script.script.script.split("'")[1].encode()  # one retry
+    assert script._local.conn is conn  # reconnected, same thread's connection
+    script.close()
+
+
+def test_lean_script_follows_a_new_pool_and_fails_fast_while_marked_down(redis_client):
+    from bot.health import Breaker
+    from bot.redisconn import guarded
+
+    breaker = Breaker("redis", 60)
+    client = guarded(connect("redis://127.0.0.1:1/0"), breaker)
+    dd = Deduper(client, 60)
+    assert dd.admit("1700000000", "p1", "msg:o:1", 300).claim is Claim.DEGRADED
+    assert not breaker.up  # the refused connection reached the breaker
+    client.connection_pool = redis_client.connection_pool
+    assert dd.admit("1700000000", "p2", "msg:o:2", 300).claim is Claim.DEGRADED  # skipped
+    breaker.close()
+    fresh = Breaker("redis", 60)
+    client.breaker = fresh
+    assert dd.admit("1700000000", "p3", "msg:o:3", 300).claim is Claim.NEW  # the new pool
+    assert redis_client.get(dd._key("msg:o:3")) == PENDING
+    fresh.close()
+    dd.close()
+
+
+def test_query_args_read_the_query_as_parse_qsl_does():
+    from urllib.parse import parse_qsl
+
+    from bot.webhook import query_args
+
+    rng = random.Random(8)
+    cases = ["", "a", "a=", "=b", "a=b=c", "a=1&a=2", "&&a=1&", "a;b=1", "x==", "&=&",
+             "a=%E4%B8%AD&b=x+y", "a=中", "signature=ab&timestamp=1&nonce=9&openid=oX_-1"]
+    cases += ["".join(rng.choice("ab=&;%+2E中_") for _ in range(rng.randrange(12)))
+              for _ in range(2000)]
+    for query in cases:
+        want: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            want.setdefault(name, value)
+        assert query_args(query) == want, query
+
+
+def test_access_log_scrub_redacts_the_query_once_with_the_same_result():
+    from bot.logs import redact, scrub_environ
+
+    rng = random.Random(10)
+    parts = ["openid=", "oBench0000000000000000000001", "&", "?", "o", "x", "oh-0123456789ab"]
+    for _ in range(3000):
+        query = "".join(rng.choice(parts) for _ in range(rng.randrange(8)))
+        path = rng.choice(["/wechat", "/o", "/wechat/openid=oBench0000000000000000000001", ""])
+        environ = {"QUERY_STRING": query, "RAW_URI": f"{path}?{query}",
+                   "REQUEST_URI": f"{path}?{query}"}
+        scrub_environ(environ)
+        assert environ == {"QUERY_STRING": redact(query), "RAW_URI": redact(f"{path}?{query}"),
+                           "REQUEST_URI": redact(f"{path}?{query}")}, (path, query)
+    environ = {"QUERY_STRING": "openid=oBench0000000000000000000001&nonce=1",
+               "RAW_URI": "/wechat?openid=oBench0000000000000000000001&nonce=1"}
+    scrub_environ(environ)
+    assert "oBench" not in "".join(environ.values())  # the shortcut still redacts

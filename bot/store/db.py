@@ -5,25 +5,33 @@ connection, a server-side `statement_timeout` bounds every statement, `pool_time
 the wait for a pooled connection, and inside `answer_deadline()` (the webhook's answer path)
 every wait for the server is bounded client-side too, because a server that accepts and
 never answers enforces no statement_timeout of its own.
+
+Start-up (issue 8 item 7, `qzbot ask` under a second): Alembic takes 0.1 s to import, and
+every process that serves checks the schema. `require_current_schema` first compares the
+database's recorded revision with the head the migration files declare (their `revision`
+and `down_revision` lines, read without importing them); only when that is not a plain
+match (a linear history whose head the database is at) does Alembic decide, and its
+modules are imported then (and for `qzbot db`).
 """
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import SchemaOutdated
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -124,6 +132,8 @@ def transaction(factory: sessionmaker[Session]):
 
 def alembic_config(engine: Engine) -> Config:
     """Alembic config bound to this engine (no alembic.ini needed)."""
+    from alembic.config import Config  # noqa: PLC0415 - Alembic loads only when needed
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -138,15 +148,58 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def schema_status(engine: Engine) -> tuple[str | None, str]:
-    """(current revision, head revision)."""
+    """(current revision, head revision), as Alembic sees them."""
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - see module doc
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - see module doc
+
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     return current, head or ""
 
 
+def declared_head() -> str | None:
+    """The head revision the migration files declare, read without importing them; None
+    unless the history is one plain line (then Alembic must decide)."""
+    revisions: dict[str, object] = {}
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        names = {"revision": None, "down_revision": None, "branch_labels": None,
+                 "depends_on": None}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id in names):
+                try:
+                    names[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    return None
+        revision, down = names["revision"], names["down_revision"]
+        if (not isinstance(revision, str) or not (down is None or isinstance(down, str))
+                or names["branch_labels"] or names["depends_on"] or revision in revisions):
+            return None
+        revisions[revision] = down
+    downs = list(revisions.values())
+    heads = [r for r in revisions if r not in downs]
+    if len(heads) != 1 or downs.count(None) != 1 or len(set(downs)) != len(downs):
+        return None
+    return heads[0]
+
+
+def _recorded_revision(engine: Engine) -> str | None:
+    """The one revision in alembic_version, or None (no table, no row, several rows)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except Exception:  # noqa: BLE001 - no table yet: Alembic reports it properly
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def require_current_schema(engine: Engine) -> None:
     """Raise SchemaOutdated with the command to run when the schema is behind."""
+    recorded = _recorded_revision(engine)
+    if recorded is not None and recorded == declared_head():
+        return  # the plain case, decided without Alembic (see the module docstring)
     current, head = schema_status(engine)
     if current != head:
         raise SchemaOutdated(

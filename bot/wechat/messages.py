@@ -206,9 +206,40 @@ def _text(raw: dict[str, object], key: str) -> str:
     value = raw.get(key, "")
     if not isinstance(value, str):
         return ""
-    if len(value) > FIELD_LIMITS.get(key, len(value)):
-        raise MalformedMessage(f"field {key} longer than {FIELD_LIMITS[key]} characters")
+    _check_length(key, value)
     return value
+
+
+def _check_length(key: str, value: str) -> None:
+    limit = FIELD_LIMITS.get(key)
+    if limit is not None and len(value) > limit:
+        raise MalformedMessage(f"field {key} longer than {limit} characters")
+
+
+# XML tag -> (Message field, stripped) for the optional scalar fields `parse` copies.
+_OPTIONAL: dict[str, tuple[str, bool]] = {
+    "Content": ("content", False), "EventKey": ("event_key", True),
+    "Recognition": ("recognition", False), "MediaId": ("media_id", True),
+    "Format": ("format", True), "PicUrl": ("pic_url", True),
+    "Location_X": ("location_x", True), "Location_Y": ("location_y", True),
+    "Scale": ("scale", True), "Label": ("label", False), "Latitude": ("latitude", True),
+    "Longitude": ("longitude", True), "Precision": ("precision", True), "Url": ("url", True),
+    "Title": ("title", False), "Description": ("description", False),
+    "Ticket": ("ticket", True),
+}
+
+
+def _optional_fields(raw: dict[str, object]) -> dict[str, str]:
+    """The optional scalar fields the message holds, by Message field name: one pass over
+    what is there rather than a lookup per known field (absent or structured: the default
+    ""; overlong: refused)."""
+    out: dict[str, str] = {}
+    for tag, value in raw.items():
+        spec = _OPTIONAL.get(tag)
+        if spec is not None and value and isinstance(value, str):
+            _check_length(tag, value)
+            out[spec[0]] = value.strip() if spec[1] else value
+    return out
 
 
 def _required(raw: dict[str, object], key: str) -> str:
@@ -270,24 +301,8 @@ def parse(data: bytes | str) -> Message:
         msg_type=msg_type,
         # TEMPLATESENDJOBFINISH and MASSSENDJOBFINISH spell it MsgID.
         msg_id=(_text(raw, "MsgId") or _text(raw, "MsgID")).strip(),
-        content=_text(raw, "Content"),
         event=event,
-        event_key=_text(raw, "EventKey").strip(),
-        recognition=_text(raw, "Recognition"),
-        media_id=_text(raw, "MediaId").strip(),
-        format=_text(raw, "Format").strip(),
-        pic_url=_text(raw, "PicUrl").strip(),
-        location_x=_text(raw, "Location_X").strip(),
-        location_y=_text(raw, "Location_Y").strip(),
-        scale=_text(raw, "Scale").strip(),
-        label=_text(raw, "Label"),
-        latitude=_text(raw, "Latitude").strip(),
-        longitude=_text(raw, "Longitude").strip(),
-        precision=_text(raw, "Precision").strip(),
-        url=_text(raw, "Url").strip(),
-        title=_text(raw, "Title"),
-        description=_text(raw, "Description"),
-        ticket=_text(raw, "Ticket").strip(),
         consent=_consent_items(raw, event),
         raw=raw,
+        **_optional_fields(raw),
     )

@@ -15,8 +15,9 @@ The modules, in the order a question meets them:
 - lexicon: stop words, filler, question phrases and colloquial verbs;
 - query: a question -> weighted units (word, synonyms, colloquial equivalents,
   inner words, n-grams) plus kind hints;
-- build: records -> posting lists with BM25F pseudo term frequencies;
-- score: first-stage BM25F scoring with an n-gram fallback per unit;
+- build: records -> posting lists with BM25F pseudo term frequencies (flat numpy arrays);
+- score: first-stage BM25F scoring with an n-gram fallback per unit, vectorised, each
+  unit's matches remembered per index (UnitMemo: questions differ, their words repeat);
 - rerank: the best candidates re-weighed by coverage (a soft AND), title fit and
   kind hints;
 - outcome: only the relevant ones are kept (a list is never padded; none = fallback);
@@ -24,7 +25,8 @@ The modules, in the order a question meets them:
   every index and marking transport questions.
 An exact 文号 or telephone number puts its record first. ``confident`` says whether the
 top hit covers most of what was asked and clearly beats the runner-up. An index is
-immutable once built, so concurrent searches need no locking.
+immutable once built (its memos only hold read-only results, behind lru_cache's own
+lock), so concurrent searches need no locking.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from bot.vocab import ANSWER_KINDS, NOTICE_KIND_LABEL, NoticeKind
 from handlers.search.build import build_exact, build_tables, register_words
 from handlers.search.domain import DomainLexicon, domain_lexicon, merge_groups
 from handlers.search.query import Query, parse_query
-from handlers.search.score import score_query
+from handlers.search.score import UnitMemo, score_query
 from handlers.search.text import (
     MAX_RAW_CHARS,
     Segmenter,
@@ -164,6 +166,7 @@ class SearchIndex:
             self._tables = build_tables(records, self._synonyms)
             self._exact = build_exact(records)
         self._keys = [doc.key for doc in records]  # the records live in the data layer
+        self._units = UnitMemo(self._tables)  # what recently asked words match (score.py)
         # per index, so a rebuild (content change, notice expiry) starts with an empty cache
         self._cached = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._rank)
 
@@ -192,7 +195,7 @@ class SearchIndex:
         with using(self._segmenter):
             parsed = parse_query(query, self._synonyms, self._known, domain=self._domain)
             exact = self._exact_matches(parsed)
-            scored = score_query(self._tables, parsed, exact, limit)
+            scored = score_query(self._tables, parsed, exact, limit, self._units)
         confident = scored.confident
         if not exact and _asks_identifier(parsed):
             confident = False  # a 文号 or number we do not have: similar words are no answer

@@ -13,20 +13,29 @@ relevant records (none: the honest fallback) and says whether the question is ab
 transport; records about the account itself ("公众号能做什么") only take part when the
 question asks about the account, and referral records (another agency's business,
 lexicon.REFERRAL_MARK) step aside unless the question names their topic.
+
+Scoring is vectorised: a unit's best value and match strength per record are computed
+with numpy, every posting (build.Channel) applied in one step, and remembered per index
+for the units asked most recently (UnitMemo: questions differ, their words repeat).
+Each query adds them into its own dense vectors (nothing shared is written), so
+concurrent searches need no locking. Only the candidates' strengths leave this module,
+as dicts.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from handlers.search.build import Tables
+import numpy as np
+
+from handlers.search.build import Channel, Tables
 from handlers.search.lexicon import ACCOUNT_PHRASES
 from handlers.search.outcome import Evidence, meaningful_units, relevant
 from handlers.search.query import COLLOQUIAL_FACTOR, SYNONYM_FACTOR, Query, Unit
-from handlers.search.rerank import rerank
+from handlers.search.rerank import TitleMemo, rerank
 from handlers.search.text import is_cjk
 
 # Value of an n-gram-only match relative to a word match, and of a single-character one.
@@ -37,6 +46,9 @@ JUNCTION_WEIGHT = 0.15
 GRAM_STRENGTH = 0.7
 CHAR_STRENGTH = 0.4
 RERANK = 30
+# units whose matches an index remembers (UnitMemo): about 12 MB on 5 000 records (a unit
+# is ~24 bytes per record it matches; most words are in few records)
+UNIT_MEMO_SIZE = 1024
 EXACT_BONUS = 1000.0
 MIN_COVERAGE = 0.6
 MAX_RUNNER_UP = 0.85
@@ -45,92 +57,141 @@ MAX_RUNNER_UP = 0.85
 REFERRAL_TITLE_FIT = 0.5
 
 
-class _Scorer:
-    """The state of scoring one query: scores and each unit's match strength per doc."""
+@dataclass(frozen=True)
+class UnitMatch:
+    """What one unit matches, whatever question it comes from: the records it matches
+    (ascending ids), each one's best value and match strength, the unit's weight and
+    whether the records use its word. Read-only: shared by concurrent searches."""
 
-    def __init__(self, tables: Tables, query: Query):
+    docs: np.ndarray
+    best: np.ndarray
+    strength: np.ndarray
+    weight: float
+    known: bool
+
+
+def match_unit(tables: Tables, unit: Unit) -> UnitMatch:
+    """Score one unit against every record: its words, then its n-grams where they do better
+    (for a word the records never use, its single characters)."""
+    best = np.zeros(len(tables.kinds))
+    strength = np.zeros(len(tables.kinds))
+    known = _score_words(tables, unit, best, strength)
+    if unit.grams:
+        _fallback(tables, unit, unit.grams, GRAM_FACTOR, GRAM_STRENGTH, best, strength)
+    if not known and len(unit.word) > 1:
+        chars = tuple(c for c in unit.word if is_cjk(c))
+        _fallback(tables, unit, chars, CHAR_FACTOR, CHAR_STRENGTH, best, strength)
+    docs = np.flatnonzero((best > 0.0) | (strength > 0.0))
+    match = UnitMatch(docs, best[docs], strength[docs],
+                      0.0 if unit.optional else unit.scale * _unit_idf(tables, unit), known)
+    for array in (match.docs, match.best, match.strength):
+        array.flags.writeable = False
+    return match
+
+
+class UnitMemo:
+    """Per index: what the most recently asked units match (their records and title fits).
+
+    Questions differ, their words repeat: a unit is scored against the records once, not
+    once per question. The results are immutable, so threads share them without locking.
+    """
+
+    def __init__(self, tables: Tables, size: int = UNIT_MEMO_SIZE):
+        """Remember up to `size` units' matches and title fits for these tables."""
+        self.match = functools.lru_cache(maxsize=size)(functools.partial(match_unit, tables))
+        self.titles = TitleMemo(tables, size)
+
+
+class _Scorer:
+    """The state of scoring one query: dense score and per-unit strength vectors."""
+
+    def __init__(self, tables: Tables, query: Query, memo: UnitMemo):
         """Prepare to score the query against the tables."""
         self.tables = tables
         self.query = query
-        self.scores: dict[int, float] = {}
-        self.strengths: list[dict[int, float]] = []
+        self.memo = memo
+        self.size = len(tables.kinds)
+        # doc id -> score; 0.0 where the question shares nothing with the record
+        self.scores = np.zeros(self.size)
+        # per unit: doc id -> match strength (0: none); the query's own, rerank adds to them
+        self.strengths: list[np.ndarray] = []
         self.weights: list[float] = []
         self.known: list[bool] = []  # per unit: whether the records use the word at all
 
     def run(self) -> None:
         """Score every unit, then the bigrams that join adjacent words."""
         for unit in self.query.units:
-            best: dict[int, float] = {}
-            strength: dict[int, float] = {}
-            known = self._score_words(unit, best, strength)
-            if unit.grams:
-                self._fallback(unit, unit.grams, GRAM_FACTOR, GRAM_STRENGTH, best, strength)
-            if not known and len(unit.word) > 1:
-                chars = tuple(c for c in unit.word if is_cjk(c))
-                self._fallback(unit, chars, CHAR_FACTOR, CHAR_STRENGTH, best, strength)
-            for doc_id, value in best.items():
-                self.scores[doc_id] = self.scores.get(doc_id, 0.0) + value
+            match = self.memo.match(unit)
+            self.scores[match.docs] += match.best
+            strength = np.zeros(self.size)
+            strength[match.docs] = match.strength
             self.strengths.append(strength)
-            self.weights.append(0.0 if unit.optional else unit.scale * self._unit_idf(unit))
-            self.known.append(known)
+            self.weights.append(match.weight)
+            self.known.append(match.known)
+        grams = self.tables.grams
         for gram in self.query.junctions:
-            posting = self.tables.grams.get(gram)
+            posting = grams.get(gram)
             if posting is not None:
-                weight = JUNCTION_WEIGHT * posting.idf
-                for doc_id, sat in zip(posting.docs, posting.sats, strict=True):
-                    self.scores[doc_id] = self.scores.get(doc_id, 0.0) + weight * sat
+                docs, sats = grams.postings(posting)
+                self.scores[docs] += (JUNCTION_WEIGHT * posting.idf) * sats
 
-    def _score_words(self, unit: Unit, best: dict, strength: dict) -> bool:
-        """Best word-channel value per document; True if any strong alternative occurs."""
-        concept = self.tables.concept_idf.get(unit.word)
-        known = False
-        for term, factor in unit.alts:
-            posting = self.tables.words.get(term)
-            if posting is None:
-                continue
-            known = known or factor >= COLLOQUIAL_FACTOR
-            idf = concept if concept is not None and factor >= SYNONYM_FACTOR else posting.idf
-            weight = factor * idf * unit.scale
-            keep = strength.setdefault  # alternatives come strongest first
-            for doc_id, sat in zip(posting.docs, posting.sats, strict=True):
-                value = weight * sat
-                if value > best.get(doc_id, 0.0):
-                    best[doc_id] = value
-                keep(doc_id, factor)
-        return known
 
-    def _fallback(self, unit: Unit, grams: Sequence[str], factor: float, cover: float,
-                  best: dict, strength: dict) -> None:
-        """n-gram stand-in for a unit where it beats the word channel."""
-        if not grams:
-            return
-        values: dict[int, float] = {}
-        hits: Counter[int] = Counter()
-        for gram in grams:
-            posting = self.tables.grams.get(gram)
-            if posting is None:
-                continue
-            weight = factor * unit.scale * posting.idf / len(grams)
-            get = values.get
-            for doc_id, sat in zip(posting.docs, posting.sats, strict=True):
-                values[doc_id] = get(doc_id, 0.0) + weight * sat
-            hits.update(posting.docs)
-        share = cover / len(grams)
-        for doc_id, value in values.items():
-            if value > best.get(doc_id, 0.0):
-                best[doc_id] = value
-            if share * hits[doc_id] > strength.get(doc_id, 0.0):
-                strength[doc_id] = share * hits[doc_id]
+def _score_words(tables: Tables, unit: Unit, best: np.ndarray, strength: np.ndarray) -> bool:
+    """Best word-channel value per document; True if any strong alternative occurs.
 
-    def _unit_idf(self, unit: Unit) -> float:
-        """The idf a unit weighs with: its concept's, or the largest if the word is unknown."""
-        concept = self.tables.concept_idf.get(unit.word)
-        if concept is not None:
-            return concept
-        words = self.tables.words
-        known = [words[t].idf for t, f in unit.alts if f >= COLLOQUIAL_FACTOR and t in words]
-        # An unknown word is as informative as the rarest one: an off-topic word must weigh.
-        return max(known) if known else self.tables.max_idf
+    Alternatives come strongest first: a document's strength is the first one it has.
+    """
+    words = tables.words
+    concept = tables.concept_idf.get(unit.word)
+    known = fresh = False
+    for term, factor in unit.alts:
+        posting = words.get(term)
+        if posting is None:
+            continue
+        known = known or factor >= COLLOQUIAL_FACTOR
+        idf = concept if concept is not None and factor >= SYNONYM_FACTOR else posting.idf
+        weight = factor * idf * unit.scale
+        docs, sats = words.postings(posting)
+        if not fresh:  # the first alternative found: nothing to compare with yet
+            best[docs] = weight * sats
+            strength[docs] = factor
+            fresh = True
+            continue
+        best[docs] = np.maximum(best[docs], weight * sats)
+        had = strength[docs]
+        strength[docs] = np.where(had > 0.0, had, factor)
+    return known
+
+
+def _fallback(tables: Tables, unit: Unit, grams: Sequence[str], factor: float, cover: float,
+              best: np.ndarray, strength: np.ndarray) -> None:
+    """n-gram stand-in for a unit where it beats the word channel."""
+    if not grams:
+        return
+    channel: Channel = tables.grams
+    values = np.zeros(len(best))
+    hits = np.zeros(len(best))
+    for gram in grams:
+        posting = channel.get(gram)
+        if posting is None:
+            continue
+        weight = factor * unit.scale * posting.idf / len(grams)
+        docs, sats = channel.postings(posting)
+        values[docs] += weight * sats
+        hits[docs] += 1.0
+    np.maximum(best, values, out=best)
+    np.maximum(strength, (cover / len(grams)) * hits, out=strength)
+
+
+def _unit_idf(tables: Tables, unit: Unit) -> float:
+    """The idf a unit weighs with: its concept's, or the largest if the word is unknown."""
+    concept = tables.concept_idf.get(unit.word)
+    if concept is not None:
+        return concept
+    words = tables.words
+    known = [words[t].idf for t, f in unit.alts if f >= COLLOQUIAL_FACTOR and t in words]
+    # An unknown word is as informative as the rarest one: an off-topic word must weigh.
+    return max(known) if known else tables.max_idf
 
 
 @dataclass(frozen=True)
@@ -142,17 +203,23 @@ class Scored:
     transport: bool
 
 
-def score_query(tables: Tables, query: Query, exact: set[int], limit: int) -> Scored:
-    """Rank the records, keep the relevant ones (outcome.py), decide confidence."""
-    scorer = _Scorer(tables, query)
+def score_query(tables: Tables, query: Query, exact: set[int], limit: int,
+                memo: UnitMemo | None = None) -> Scored:
+    """Rank the records, keep the relevant ones (outcome.py), decide confidence.
+
+    ``memo`` is the index's UnitMemo (a fresh one, remembering nothing, if not given).
+    """
+    memo = UnitMemo(tables, 0) if memo is None else memo
+    scorer = _Scorer(tables, query, memo)
     scorer.run()
     if not query.account:  # records about the account itself answer only questions about it
-        for doc_id in tables.account:
-            scorer.scores.pop(doc_id, None)
+        scorer.scores[list(tables.account)] = 0.0
     elif _only_about_account(query):  # "你们能做什么": the records about the account answer
         exact = exact | tables.account
-    candidates = heapq.nlargest(RERANK, scorer.scores.items(), key=_order)
-    final, cover, titles = rerank(tables, query, scorer.weights, scorer.strengths, candidates)
+    candidates = _top(scorer.scores, RERANK)
+    final, cover, titles = rerank(tables, query, scorer.weights, scorer.strengths, candidates,
+                                  memo.titles)
+    strengths = _sparse(scorer.strengths, [doc_id for doc_id, _ in candidates] + sorted(exact))
     for doc_id in exact:
         final[doc_id] = final.get(doc_id, 0.0) + EXACT_BONUS
     ranked = heapq.nlargest(max(limit, 2), final.items(), key=_order)
@@ -160,7 +227,7 @@ def score_query(tables: Tables, query: Query, exact: set[int], limit: int) -> Sc
         confident = len(exact) == 1 and ranked[0][0] in exact
     else:
         confident = _confident(ranked, cover)
-    evidence = Evidence(scorer.strengths, scorer.weights, scorer.known, cover, titles, exact,
+    evidence = Evidence(strengths, scorer.weights, scorer.known, cover, titles, exact,
                         tables.documents)
     kept, transport = relevant(query, ranked, evidence)
     own = _own_first(tables, query, kept, evidence)
@@ -170,6 +237,29 @@ def score_query(tables: Tables, query: Query, exact: set[int], limit: int) -> Sc
     elif not kept or kept[0][0] != ranked[0][0]:
         confident = False
     return Scored(kept[:limit], confident, transport)
+
+
+def _top(scores: np.ndarray, count: int) -> list[tuple[int, float]]:
+    """The `count` best (doc id, score) pairs with a score, best first, earlier doc first
+    among equal scores (as heapq.nlargest with _order)."""
+    ids = np.flatnonzero(scores > 0.0)
+    values = scores[ids]
+    if len(ids) > count:
+        cutoff = np.partition(values, len(values) - count)[len(values) - count]
+        keep = values >= cutoff  # every tie at the cut-off, ordered below
+        ids, values = ids[keep], values[keep]
+    order = np.lexsort((ids, -values))[:count]
+    return list(zip(ids[order].tolist(), values[order].tolist(), strict=True))
+
+
+def _sparse(strengths: Sequence[np.ndarray], doc_ids: Iterable[int]) -> list[dict[int, float]]:
+    """Per unit: doc id -> strength, for the given documents where it is not zero."""
+    ids = list(dict.fromkeys(doc_ids))
+    if not ids:
+        return [{} for _ in strengths]
+    index = np.array(ids, dtype=np.intp)
+    return [{doc_id: value for doc_id, value in zip(ids, strength[index].tolist(), strict=True)
+             if value > 0.0} for strength in strengths]
 
 
 def _own_first(tables: Tables, query: Query, kept: list[tuple[int, float]],

@@ -23,7 +23,7 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
@@ -36,6 +36,7 @@ from bot.search_api import Found
 from bot.store.models import Record
 from bot.store.queries import content_revision, synonym_groups, visible_records
 from handlers.search.index import SearchIndex, doc_from_record
+from handlers.search.text import load_jieba
 
 log = logging.getLogger("qzbot.search")
 
@@ -201,7 +202,8 @@ def jieba_version() -> str:
 
 
 class _IndexPickler(pickle.Pickler):
-    """Pickles a SearchIndex: locks are recreated empty, the answer cache starts empty."""
+    """Pickles a SearchIndex: locks are recreated empty, the answer cache starts empty,
+    and the index's jieba dictionary is stored packed (see PackedFreq)."""
 
     dispatch_table = {**copyreg.dispatch_table,
                       type(threading.RLock()): lambda _: (threading.RLock, ()),
@@ -211,11 +213,99 @@ class _IndexPickler(pickle.Pickler):
         if isinstance(obj, functools._lru_cache_wrapper):  # noqa: SLF001 - the LRU's type
             maxsize = obj.cache_parameters()["maxsize"]
             return _fresh_lru, (obj.__wrapped__, maxsize)
+        if type(obj).__name__ == "Tokenizer" and type(obj).__module__ == "jieba":
+            state = {k: v for k, v in vars(obj).items() if k not in ("FREQ", "lock")}
+            freq = obj.FREQ  # type: ignore[attr-defined]
+            packed = (freq._buckets, freq._extra) if isinstance(freq, PackedFreq) \
+                else PackedFreq.pack(freq)
+            return _thaw_tokenizer, (state, *packed)
         return NotImplemented
 
 
 def _fresh_lru(function: Callable, maxsize: int | None) -> Callable:
     return functools.lru_cache(maxsize=maxsize)(function)
+
+
+def _thaw_tokenizer(state: dict, buckets: dict[str, bytes], extra: dict[str, int]) -> object:
+    """A jieba Tokenizer from its pickled state, its dictionary a PackedFreq."""
+    tk = load_jieba().Tokenizer()
+    vars(tk).update(state)
+    tk.FREQ = PackedFreq(buckets, extra)
+    return tk
+
+
+class PackedFreq(MutableMapping):
+    """jieba's word -> frequency table as an index file stores it: the entries packed into
+    one bytes string per first character ("\nword\tfreq" each), so loading it creates
+    some thousand objects instead of the 500 000 strings and ints of the dict, which took
+    a third of a `qzbot ask` to unpickle. A lookup searches the string of the word's first
+    character (a few hundred bytes on average); entries added later, and any word the
+    format cannot hold, live in an ordinary dict consulted first."""
+
+    __slots__ = ("_buckets", "_extra")
+
+    def __init__(self, buckets: dict[str, bytes], extra: dict[str, int] | None = None) -> None:
+        self._buckets = buckets
+        self._extra: dict[str, int] = {} if extra is None else extra
+
+    @classmethod
+    def pack(cls, freq: Mapping[str, int]) -> tuple[dict[str, bytes], dict[str, int]]:
+        """(buckets, extra) holding exactly the entries of `freq`."""
+        parts: dict[str, list[bytes]] = {}
+        extra: dict[str, int] = {}
+        for word, count in freq.items():
+            if not word or "\n" in word or "\t" in word or type(count) is not int:
+                extra[word] = count
+            else:
+                parts.setdefault(word[0], []).append(f"\n{word}\t{count}".encode())
+        return {first: b"".join(p) for first, p in parts.items()}, extra
+
+    def _find(self, word: str) -> int | None:
+        blob = self._buckets.get(word[:1])
+        if blob is None:
+            return None
+        needle = b"\n" + word.encode() + b"\t"
+        at = blob.find(needle)
+        if at < 0:
+            return None
+        start = at + len(needle)
+        end = blob.find(b"\n", start)
+        return int(blob[start:end] if end >= 0 else blob[start:])
+
+    def get(self, word: str, default: object = None) -> object:  # type: ignore[override]
+        """The frequency of `word`, or `default` (jieba's hot path: no exception)."""
+        if word in self._extra:
+            return self._extra[word]
+        found = self._find(word) if isinstance(word, str) else None
+        return default if found is None else found
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._extra or (isinstance(word, str) and self._find(word) is not None)
+
+    def __getitem__(self, word: str) -> int:
+        found = self.get(word)
+        if found is None:
+            raise KeyError(word)
+        return found  # type: ignore[return-value]
+
+    def __setitem__(self, word: str, count: int) -> None:
+        self._extra[word] = count
+
+    def __delitem__(self, word: str) -> None:
+        if word not in self._extra:
+            raise TypeError("packed entries cannot be deleted (jieba sets a frequency of 0)")
+        del self._extra[word]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._extra
+        for blob in self._buckets.values():
+            for entry in blob.decode().split("\n")[1:]:
+                word = entry.rpartition("\t")[0]
+                if word not in self._extra:
+                    yield word
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class IndexStore:

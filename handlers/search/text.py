@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -53,15 +54,34 @@ _lock = threading.RLock()
 _base: Any = None
 
 
+def load_jieba() -> Any:
+    """The jieba module, imported on first use (slow, and it sets up logging).
+
+    jieba's `_compat` imports pkg_resources only to open its own data files, and falls
+    back to opening them by path when that import fails; pkg_resources costs 0.15 s at
+    start-up (it scans every installed distribution), a sixth of a `qzbot ask`. So jieba
+    is imported with pkg_resources hidden (None in sys.modules makes an import fail) and
+    sys.modules is restored at once; the files are the same ones either way."""
+    with _lock:
+        hidden = "pkg_resources" not in sys.modules and "jieba" not in sys.modules
+        if hidden:
+            sys.modules["pkg_resources"] = None  # type: ignore[assignment]
+        try:
+            import jieba  # noqa: PLC0415 - slow, sets up logging: load on first use
+        finally:
+            if hidden and sys.modules.get("pkg_resources", 0) is None:
+                del sys.modules["pkg_resources"]
+        jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
 def _base_tokenizer() -> Any:
     """The process-wide pristine jieba tokenizer, loading its dictionary on first use."""
     global _base
     if _base is None:
         with _lock:
             if _base is None:
-                import jieba  # noqa: PLC0415 - slow, sets up logging: load on first build
-
-                jieba.setLogLevel(logging.WARNING)
+                jieba = load_jieba()
                 tk = jieba.Tokenizer()
                 tk.initialize()
                 _base = tk
@@ -72,10 +92,8 @@ class Segmenter:
     """One index's jieba dictionary (base words + its own), memo and title phrases."""
 
     def __init__(self) -> None:
-        import jieba  # noqa: PLC0415 - heavy: loaded only when an index is built
-
         base = _base_tokenizer()
-        tk = jieba.Tokenizer()
+        tk = load_jieba().Tokenizer()
         tk.FREQ, tk.total, tk.initialized = dict(base.FREQ), base.total, True
         self.tk = tk
         self.memo: dict[str, tuple[tuple[str, ...], ...]] = {}
