@@ -23,27 +23,40 @@ writes what no call picked up within `flush_delay` seconds (a retry in another p
 meanwhile sees the claim as busy and waits for it, as it would for a slow answer). The
 script runs through the client it is given, so the webhook's guarded client still applies
 its breaker and timeouts. The embedded substitute (fakeredis) runs it with `lupa`.
+
+Other writes the answer makes go the same way (`later`: a citizen's numbered-list context,
+handlers/choices.py): queued, written by the next script call or the writer thread, dropped
+with a log line if Redis is away. Until written, `pending` gives the queued value, so a
+reply "2" this process gets before the write reads its own list (another process may
+not see it for up to `flush_delay` s). The embedded substitute has no round trip to save
+and `qzbot ask` saves its keys right after the answer, so there `later` writes at once.
+The webhook hands the Deduper to handlers in `ctx.notes[DEFERRED]`. What is still queued
+when the interpreter exits is written then (a one-message `qzbot ask` on a Redis server).
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
 
 from bot.errors import ReplayedRequest
-from bot.redisconn import LeanScript
+from bot.redisconn import LeanScript, is_embedded
 
 log = logging.getLogger("qzbot.dedupe")
 
 PENDING = b"\x00pending"
 DONE_PREFIX = b"\x01"
 MAX_QUEUED = 10_000  # stored replies waiting for a write; more are dropped (Redis is away)
+DEFERRED = "deferred"  # Context.notes key of the Deduper whose `later`/`pending` handlers use
+_open: weakref.WeakSet[Deduper] = weakref.WeakSet()  # flushed at interpreter exit
 
 # KEYS: replay key ("" to skip the replay check), message key ("" to claim nothing), then
 # the keys of queued replies. ARGV: fingerprint, replay ttl, PENDING, message ttl, then
@@ -91,10 +104,12 @@ class Deduper:
         self.flush_delay = flush_delay
         self._script = LeanScript(client, GATE_SCRIPT)  # one round trip, lean (redisconn)
         self._queued: list[tuple[str, bytes, int]] = []
+        self._latest: dict[str, bytes] = {}  # `later` values queued or being written
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        _open.add(self)
 
     def _key(self, message_key: str) -> str:
         # hashed: the raw key contains the openid (personal data)
@@ -128,8 +143,11 @@ class Deduper:
             what = "dedupe degraded (replay check degraded too)" if replay_key else \
                 "dedupe degraded"
             log.warning("%s: redis unavailable (%s)%s", what, type(exc).__name__,
-                        f"; {len(queued)} stored repl(ies) dropped" if queued else "")
+                        f"; {len(queued)} stored repl(ies) or deferred write(s) dropped"
+                        if queued else "")
             return ClaimResult(Claim.DEGRADED)
+        finally:
+            self._written(queued)
         outcome = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
         if outcome == "replayed":
             raise ReplayedRequest("timestamp and nonce already used for another message")
@@ -147,18 +165,44 @@ class Deduper:
 
         Queued in memory: the next script call (or the writer thread, within
         `flush_delay` s) writes it, so no round trip is spent on it here."""
-        entry = (self._key(message_key), DONE_PREFIX + reply.encode("utf-8"),
-                 max(self.ttl, ttl))
+        self._queue(self._key(message_key), DONE_PREFIX + reply.encode("utf-8"),
+                    max(self.ttl, ttl))
+
+    def later(self, key: str, value: bytes, ttl: int) -> None:
+        """SET `key` to `value` for `ttl` s after responding, with the next round trip.
+
+        `pending(key)` returns the value until it is written (read-your-writes)."""
+        if is_embedded(self.client):  # in-process: nothing to save (module docstring)
+            self.client.set(key, value, ex=ttl)
+            return
+        self._queue(key, value, ttl, track=True)
+
+    def pending(self, key: str) -> bytes | None:
+        """The value `later` queued for `key` and not yet written, or None."""
+        return self._latest.get(key)
+
+    def _queue(self, key: str, value: bytes, ttl: int, track: bool = False) -> None:
         with self._lock:
             if len(self._queued) >= MAX_QUEUED:
-                log.warning("dedupe store dropped: %d replies already waiting", MAX_QUEUED)
+                log.warning("deferred write dropped: %d writes already waiting", MAX_QUEUED)
                 return
-            self._queued.append(entry)
+            self._queued.append((key, value, ttl))
+            if track:
+                self._latest[key] = value
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="dedupe-store")
                 self._thread.start()
         self._wake.set()
+
+    def _written(self, queued: list[tuple[str, bytes, int]]) -> None:
+        """Forget the `later` values of a script call (written, or dropped on failure)."""
+        if not self._latest:
+            return
+        with self._lock:
+            for key, value, _ in queued:
+                if self._latest.get(key) is value:  # not replaced by a newer `later`
+                    del self._latest[key]
 
     def flush(self) -> int:
         """Write the queued replies now (one round trip); returns how many were queued."""
@@ -178,6 +222,7 @@ class Deduper:
             thread.join(timeout=5)
         self.flush()
         self._script.close()
+        _open.discard(self)
 
     def _run(self) -> None:
         while not self._closed:
@@ -203,6 +248,16 @@ class Deduper:
             if result.claim is not Claim.BUSY:
                 return result
         return ClaimResult(Claim.BUSY)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write the replies and deferred writes still queued when the interpreter exits."""
+    for deduper in list(_open):
+        try:
+            deduper.flush()
+        except Exception as exc:  # noqa: BLE001 - at exit: report, never raise
+            log.warning("queued writes not written at exit: %s", type(exc).__name__)
 
 
 class ReplayGuard:

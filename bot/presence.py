@@ -1,4 +1,6 @@
-"""Citizen presence: who wrote when (WeChat's 48-hour customer-service window).
+"""Database writes made after the answer: citizen presence and unanswered questions.
+
+Citizen presence: who wrote when (WeChat's 48-hour customer-service window).
 
 Every citizen message opens the window, but writing a row per message would put a database
 write on the answer's hot path. Instead each process buffers "seen at" per openid in memory
@@ -9,12 +11,20 @@ Each entry carries the time the citizen wrote (event time), and the write orders
 buffered write never re-activates a citizen whose unfollow came later, nor moves a time
 backwards (bot/store/queries.upsert_followers_seen). A hung database blocks only this
 thread (each flush runs under a deadline); the buffer is capped meanwhile.
+
+Unanswered questions (`qzbot report unanswered`, issue 8 item 7 "store after responding"):
+the fallback notes the question, the webhook adds it here after the handler returned, and
+the same kind of thread writes the counts per text once a second (and at shutdown, and at
+interpreter exit: the in-process `qzbot ask` lives for one message). While the database is
+down they stay buffered (capped) and are written when it is back.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,34 +32,72 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.clock import to_utc_naive
 from bot.runtime import Runtime
 from bot.store.db import answer_deadline
-from bot.store.queries import upsert_followers_seen
+from bot.store.queries import record_unanswered, upsert_followers_seen
 
 log = logging.getLogger("qzbot.presence")
 MAX_PENDING = 100_000  # citizens buffered while the database is away; more are dropped
+MAX_UNANSWERED = 10_000  # distinct questions buffered while the database is away
 FLUSH_DEADLINE_SECONDS = 5.0
+_open: weakref.WeakSet[_Buffer] = weakref.WeakSet()  # written at interpreter exit
 
 
-class Presence:
-    """Buffers citizen activity and flushes it to the followers table."""
+class _Buffer:
+    """A writer thread, started on first use, flushing every `interval` s and at close."""
+
+    name = "buffer"
 
     def __init__(self, runtime: Runtime, interval: float = 1.0):
         self.rt = runtime
         self.interval = interval
-        self._pending: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        _open.add(self)
+
+    def _start(self) -> None:
+        """Start the writer thread (call with the lock held)."""
+        if self._thread is None and not self._stopped:
+            self._thread = threading.Thread(target=self._run, daemon=True, name=self.name)
+            self._thread.start()
+
+    def flush(self) -> int:
+        """Write what is buffered now; returns how many entries were written."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the writer thread after a last flush (app shutdown, tests)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopped = True
+        if thread is not None:
+            self._wake.set()
+            thread.join(timeout=5)
+        self.flush()
+        _open.discard(self)
+
+    def _run(self) -> None:
+        while not self._stopped:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+
+class Presence(_Buffer):
+    """Buffers citizen activity and flushes it to the followers table."""
+
+    name = "presence"
+
+    def __init__(self, runtime: Runtime, interval: float = 1.0):
+        super().__init__(runtime, interval)
+        self._pending: dict[str, datetime] = {}
 
     def seen(self, openid: str, now: datetime) -> None:
         """Note a citizen message (cheap: a dict write)."""
         with self._lock:
             if len(self._pending) < MAX_PENDING or openid in self._pending:
                 self._pending[openid] = to_utc_naive(now)
-            if self._thread is None and not self._stopped:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="presence")
-                self._thread.start()
+            self._start()
 
     def flush(self) -> int:
         """Write what is buffered now; returns how many citizens were written."""
@@ -71,18 +119,58 @@ class Presence:
             return 0
         return len(batch)
 
-    def close(self) -> None:
-        """Stop the writer thread after a last flush (app shutdown, tests)."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            self._stopped = True
-        if thread is not None:
-            self._wake.set()
-            thread.join(timeout=5)
-        self.flush()
 
-    def _run(self) -> None:
-        while not self._stopped:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            self.flush()
+class Unanswered(_Buffer):
+    """Buffers unanswered questions (text -> count, first and last time) for the report."""
+
+    name = "unanswered"
+
+    def __init__(self, runtime: Runtime, interval: float = 1.0):
+        super().__init__(runtime, interval)
+        self._pending: dict[str, tuple[int, datetime, datetime]] = {}
+
+    def add(self, text: str, now: datetime, count: int = 1) -> None:
+        """Note an unanswered question (cheap: a dict write)."""
+        at = to_utc_naive(now)
+        with self._lock:
+            self._merge(text, (count, at, at))
+            self._start()
+
+    def _merge(self, text: str, entry: tuple[int, datetime, datetime]) -> None:
+        had = self._pending.get(text)
+        if had is None:
+            if len(self._pending) >= MAX_UNANSWERED:
+                return  # the database has been away for long: the report misses some
+            self._pending[text] = entry
+            return
+        self._pending[text] = (had[0] + entry[0], min(had[1], entry[1]), max(had[2], entry[2]))
+
+    def flush(self) -> int:
+        """Write the buffered counts now (one transaction); returns how many texts."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            with answer_deadline(FLUSH_DEADLINE_SECONDS), self.rt.sessions() as session:
+                for text, (count, first, last) in batch.items():
+                    record_unanswered(session, text, last, count=count, first=first)
+                session.commit()
+        except SQLAlchemyError as exc:
+            log.warning("%d unanswered question(s) not written (%s); retrying", len(batch),
+                        type(exc).__name__)
+            with self._lock:
+                for text, entry in batch.items():
+                    self._merge(text, entry)
+            return 0
+        return len(batch)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write what open buffers hold when the interpreter exits (`qzbot ask`, scripts)."""
+    for buffer in list(_open):
+        try:
+            buffer.close()
+        except Exception as exc:  # noqa: BLE001 - at exit: report, never raise
+            log.warning("%s not written at exit: %s", buffer.name, type(exc).__name__)

@@ -23,7 +23,10 @@ the dedupe claim and the replies stored since the previous call in one script; t
 is queued in memory, not written before responding), no database round trip for an
 answer (the search serves from its snapshot of visible records), a flat-XML fast path
 (bot/wechat/messages) and POST /wechat served straight from the WSGI environ (`_FastPost`:
-Flask's request machinery cost as much as an echo answer). Checks are unchanged.
+Flask's request machinery cost as much as an echo answer). Checks are unchanged. Writes an
+answer makes wait until after it: a numbered list's context rides the next Redis round trip
+(handlers get the Deduper in `ctx.notes[DEFERRED]`), an unanswered question noted by the
+fallback is buffered and written once a second (bot/presence.Unanswered), like presence.
 
 Layering: the webhook is foundation; it imports no feature package. The router (the
 handlers) and `send_texts` (the job queueing customer-service texts, push.followups) are
@@ -47,7 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.dedupe import Claim, ClaimResult, Deduper, ReplayGuard
+from bot.dedupe import DEFERRED, Claim, ClaimResult, Deduper, ReplayGuard
 from bot.errors import (
     BodyTooLarge,
     PlaintextRefused,
@@ -56,7 +59,7 @@ from bot.errors import (
     StaleTimestamp,
 )
 from bot.health import Breaker
-from bot.presence import Presence
+from bot.presence import Presence, Unanswered
 from bot.redisconn import guarded
 from bot.router import Context, Reply, Router
 from bot.runtime import Runtime, openid_hash
@@ -109,6 +112,7 @@ class Webhook:
                                replays=self.replays)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="answer")
         self.presence = Presence(runtime)
+        self.unanswered = Unanswered(runtime)
 
     def _probe_redis(self) -> None:
         redis_lib.Redis(connection_pool=self.redis.connection_pool).ping()
@@ -125,6 +129,13 @@ class Webhook:
         self.redis_health.close()
         self.db_health.close()
         self.presence.close()
+        self.unanswered.close()
+
+    def flush(self) -> None:
+        """Write what is queued for after the answers now (tests, `qzbot` tools)."""
+        self.deduper.flush()
+        self.presence.flush()
+        self.unanswered.flush()
 
     # --- verification ---------------------------------------------------------------
     def check_fresh(self, timestamp: str | None, nonce: str | None = "0") -> None:
@@ -246,11 +257,14 @@ class Webhook:
                 self.rt.sessions() as session:
             ctx = Context(session=session, redis=self.redis, settings=self.rt.settings,
                           now=self.rt.now(), search=self.search,
-                          openid_hash=openid_hash(msg.from_user))
+                          openid_hash=openid_hash(msg.from_user),
+                          notes={DEFERRED: self.deduper})
             try:
                 reply = self.router.dispatch(msg, ctx)
                 if session.in_transaction():  # a commit would otherwise begin one first
                     session.commit()
+                if isinstance(question := ctx.notes.get("unanswered"), str):
+                    self.unanswered.add(question, ctx.now)  # written after the answer
             except Exception as exc:
                 reply = self._failed(session, ctx, msg, exc)
         log.info("answered oh=%s type=%s event=%s route=%s record=%s ms=%.1f", ctx.openid_hash,

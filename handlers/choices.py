@@ -6,6 +6,11 @@ page at a time ([bot] max_choices titles, numbered globally: page 2 starts at 6)
 (10 min), so "更多"/"上一页" and the digits 1..20 work across messages and processes.
 A page is rendered from the search's visibility check, so a record hidden since the list
 was made is never shown; picking it says it is gone.
+
+The state is written after responding (issue 8 item 7): the webhook hands its Deduper in
+`ctx.notes[DEFERRED]`, whose `later` queues the SET for the next round trip (bot/dedupe);
+`load` reads the queued value first, so a quick "2" in this process sees its own list.
+Without a Deduper (a Context built elsewhere) the SET is made at once.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 import redis
 
 from bot.answers import choice_page
+from bot.dedupe import DEFERRED, Deduper
 from bot.router import Context, Reply
 from bot.store.models import Record
 
@@ -45,22 +51,34 @@ def _key(ctx: Context) -> str:
     return f"qzbot:ctx:{ctx.openid_hash}"
 
 
+def _deferred(ctx: Context) -> Deduper | None:
+    return ctx.notes.get(DEFERRED)
+
+
 def _store(ctx: Context, pending: Pending) -> None:
     raw = json.dumps({"keys": pending.keys, "intro": pending.intro, "page": pending.page},
-                     ensure_ascii=False)
+                     ensure_ascii=False).encode("utf-8")
+    ttl = ctx.settings.bot.context_ttl_seconds
+    deferred = _deferred(ctx)
+    if deferred is not None:  # after responding, with the next round trip (fails open)
+        deferred.later(_key(ctx), raw, ttl)
+        return
     try:
-        ctx.redis.set(_key(ctx), raw, ex=ctx.settings.bot.context_ttl_seconds)
+        ctx.redis.set(_key(ctx), raw, ex=ttl)
     except redis.RedisError as exc:
         log.warning("choice context not stored: %s", type(exc).__name__)
 
 
 def load(ctx: Context) -> Pending | None:
     """The citizen's pending list, or None (none, expired, or Redis unavailable)."""
-    try:
-        raw = ctx.redis.get(_key(ctx))
-    except redis.RedisError as exc:
-        log.warning("choice context unavailable: %s", type(exc).__name__)
-        return None
+    deferred = _deferred(ctx)
+    raw = deferred.pending(_key(ctx)) if deferred is not None else None
+    if raw is None:
+        try:
+            raw = ctx.redis.get(_key(ctx))
+        except redis.RedisError as exc:
+            log.warning("choice context unavailable: %s", type(exc).__name__)
+            return None
     if not raw:
         return None
     data = json.loads(raw)

@@ -3,12 +3,13 @@
 An unanswerable question gets "这个问题我暂时无法回答" with the hotline that fits it (12328
 for a transport question, 12345 otherwise) and is recorded for `qzbot report unanswered`.
 It never claims the question was passed to staff: nobody follows up on it (issue 8).
+The question is noted in `ctx.notes["unanswered"]`; the webhook buffers it after the answer
+and writes it in batches (bot/presence.Unanswered), so no database write delays the reply.
 """
 
 from __future__ import annotations
 
 from bot.router import Context, Reply
-from bot.store.queries import record_unanswered
 from bot.wechat.messages import Message
 
 SUGGESTIONS = ("公交卡丢了怎么补办", "从业资格证怎么换证", "渡轮今天停航吗", "出租车投诉电话")
@@ -30,9 +31,8 @@ def fallback_text(ctx: Context, transport: bool = False) -> str:
 
 
 def unanswered(query: str, ctx: Context, transport: bool = False) -> Reply:
-    """Record the query for staff (qzbot report unanswered) and answer with the fallback."""
-    record_unanswered(ctx.session, query, ctx.now)
-    ctx.notes["unanswered"] = True
+    """Note the query for staff (qzbot report unanswered) and answer with the fallback."""
+    ctx.notes["unanswered"] = query  # recorded by the webhook after the answer
     return Reply(text=fallback_text(ctx, transport))
 
 

@@ -1,5 +1,6 @@
 """The conversation layer through the real webhook: the three outcomes, small talk, English,
-paging (search lists and menu lists), navigation words, and subscribing in natural words.
+paging (search lists and menu lists), navigation words, and subscribing in natural words,
+and the writes made after the answer (a list's context, unanswered questions).
 
 Search results are pinned with FakeSearch where the behaviour under test is ours, not the
 engine's (helper A owns which records are relevant).
@@ -7,17 +8,26 @@ engine's (helper A owns which records are relevant).
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+import time
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from bot import presence as presence_module
 from bot.content.pack import import_pack
+from bot.dedupe import DEFERRED, Deduper
+from bot.presence import Unanswered
+from bot.redisconn import connect
+from bot.router import Context
 from bot.search_api import Found
-from bot.store.db import transaction
+from bot.store.db import make_engine, make_sessionmaker, transaction
 from bot.store.models import Record, UnansweredQuery
 from bot.store.queries import bump_content_revision, visible_by_keys
+from handlers import choices
 from push import subscriptions as subs
+from tests.test_speed import _count_redis
 from tests.wx import CITIZEN
 
 FAQ_KEYS = [f"faq:f-page-{i:02d}" for i in range(1, 13)]
@@ -61,7 +71,8 @@ def paged(app, runtime):
     return fake
 
 
-def unanswered_texts(runtime) -> list[str]:
+def unanswered_texts(runtime, app) -> list[str]:
+    app.extensions["qzbot.webhook"].flush()  # written after the answer (bot/presence)
     with runtime.sessions() as s:
         return list(s.scalars(select(UnansweredQuery.text)))
 
@@ -92,7 +103,7 @@ def test_nothing_relevant_is_an_honest_fallback_with_the_fitting_hotline(
     assert hotline in reply
     assert ("12345" in reply) is not transport  # only the fitting hotline is named
     assert "转交" not in reply
-    assert unanswered_texts(runtime) == ["机场大巴几点有"]
+    assert unanswered_texts(runtime, app) == ["机场大巴几点有"]
 
 
 def test_no_reply_anywhere_promises_a_hand_over(app, wechat):
@@ -116,7 +127,7 @@ def test_small_talk_is_answered_politely_and_never_unanswered(app, wechat, runti
     assert "订阅" in reply and "公交卡" in reply  # says what the account can do
     assert "暂时无法回答" not in reply
     assert fake.limits == []  # small talk never reaches the search
-    assert unanswered_texts(runtime) == []
+    assert unanswered_texts(runtime, app) == []
 
 
 def test_small_talk_replies_fit_the_moment(app, wechat):
@@ -132,7 +143,7 @@ def test_greeting_with_a_question_is_a_question(app, wechat, runtime):
     assert fake.limits  # it was searched
     app.extensions["qzbot.webhook"].search = FakeSearch([])
     assert wechat.text("在吗 驾照扣分怎么查").startswith("这个问题我暂时无法回答")
-    assert unanswered_texts(runtime) == ["驾照扣分怎么查"]  # recorded without the greeting
+    assert unanswered_texts(runtime, app) == ["驾照扣分怎么查"]  # recorded without the greeting
 
 
 @pytest.mark.parametrize("text", ["How do I get to the airport?", "Where can I buy a bus card",
@@ -142,7 +153,7 @@ def test_english_gets_a_chinese_reply_with_12328(app, wechat, runtime, text):
     app.extensions["qzbot.webhook"].search = fake
     reply = wechat.text(text)
     assert "中文" in reply and "12328" in reply
-    assert fake.limits == [] and unanswered_texts(runtime) == []
+    assert fake.limits == [] and unanswered_texts(runtime, app) == []
 
 
 def test_latin_acronyms_are_still_searched(app, wechat):
@@ -194,7 +205,7 @@ def test_paging_words_with_no_list_pending_say_so(app, wechat, runtime):
     app.extensions["qzbot.webhook"].search = fake
     for word in ("更多", "下一页", "上一页"):
         assert "没有可以翻页的列表" in wechat.text(word)
-    assert fake.limits == [] and unanswered_texts(runtime) == []
+    assert fake.limits == [] and unanswered_texts(runtime, app) == []
 
 
 def test_menu_lists_are_paged(paged, app, wechat, runtime):
@@ -228,7 +239,7 @@ def test_navigation_words_show_the_menu_text(app, wechat, runtime, word):
     reply = wechat.text(word)
     for offer in ("办事指南", "咨询电话", "出行资讯", "订阅"):
         assert offer in reply
-    assert fake.limits == [] and unanswered_texts(runtime) == []
+    assert fake.limits == [] and unanswered_texts(runtime, app) == []
 
 
 def test_menu_text_follows_the_configured_menu(paged, wechat, runtime):
@@ -301,3 +312,101 @@ def test_natural_requests_by_voice(wechat, runtime):
                         Recognition="以后有停航通知告诉我。")
     assert reply["Content"].splitlines()[0] == "已订阅：出行资讯（轮渡）"
     assert held(runtime) == [("出行资讯", "", "ferry")]
+
+
+# --- writes after the answer (issue 8 item 7) ------------------------------------------------
+def _choice_ctx(runtime, client, deduper: Deduper | None) -> Context:
+    notes = {DEFERRED: deduper} if deduper is not None else {}
+    return Context(session=None, redis=client, settings=runtime.settings, now=runtime.now(),
+                   search=None, openid_hash="ohash-deferred", notes=notes)
+
+
+def test_a_list_costs_one_redis_round_trip_and_its_context_follows(paged, app, wechat,
+                                                                     runtime, monkeypatch):
+    app.extensions["qzbot.webhook"].deduper.flush_delay = 2  # the thread stays out of it
+    wechat.text("你好")  # loads the script into Redis if needed
+    calls = _count_redis(monkeypatch)
+    assert wechat.text("测试").splitlines()[1] == "1. 第1条测试问题"
+    assert [c[0].upper() for c in calls] == ["EVALSHA"]  # no SET of its own for the list
+    assert runtime.redis.keys("qzbot:ctx:*") == []  # queued, not written before the reply
+    calls.clear()
+    assert wechat.text("2").startswith("第2条测试问题")
+    # the claim carried the context, and the pick read it back from Redis
+    assert [c[0].upper() for c in calls] == ["EVALSHA", "GET"]
+    (key,) = runtime.redis.keys("qzbot:ctx:*")
+    assert 590 <= runtime.redis.ttl(key) <= 600
+
+
+def test_a_queued_list_is_read_back_before_it_is_written(runtime, redis_client):
+    deduper = Deduper(redis_client, 60, flush_delay=2)
+    ctx = _choice_ctx(runtime, redis_client, deduper)
+    choices.remember(ctx, ["faq:a", "faq:b"], "intro")
+    assert redis_client.get("qzbot:ctx:ohash-deferred") is None  # not written yet
+    assert choices.pick(ctx, 2) == "faq:b"  # read-your-writes in this process
+    other = _choice_ctx(runtime, redis_client, None)  # another process: Redis only
+    assert choices.pick(other, 2) is None
+    assert deduper.flush() == 1
+    assert deduper.pending("qzbot:ctx:ohash-deferred") is None
+    assert choices.pick(other, 2) == "faq:b"
+    assert 590 <= redis_client.ttl("qzbot:ctx:ohash-deferred") <= 600
+    deduper.close()
+
+
+def test_a_queued_list_fails_open_when_redis_is_down(runtime, caplog):
+    down = connect("redis://127.0.0.1:1/0")
+    deduper = Deduper(down, 60, flush_delay=2)
+    ctx = _choice_ctx(runtime, down, deduper)
+    choices.remember(ctx, ["faq:a"])  # no error for the citizen
+    assert choices.pick(ctx, 1) == "faq:a"
+    deduper.flush()
+    assert "1 stored repl(ies) or deferred write(s) dropped" in caplog.text
+    assert deduper.pending("qzbot:ctx:ohash-deferred") is None  # never stale
+    assert choices.pick(ctx, 1) is None and "choice context unavailable" in caplog.text
+    deduper.close()
+
+
+def test_unanswered_questions_are_written_after_the_answer(app, wechat, runtime):
+    statements: list[str] = []
+
+    def seen(conn, cursor, sql, *args):
+        if threading.current_thread() is threading.main_thread():  # the answering thread
+            statements.append(sql)
+
+    event.listen(runtime.engine, "before_cursor_execute", seen)
+    try:
+        assert wechat.text("今天吃什么").startswith("这个问题我暂时无法回答")
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", seen)
+    assert not [sql for sql in statements if "unanswered" in sql.lower()]
+    deadline = time.monotonic() + 5  # the writer thread writes once a second, unasked
+    while not unanswered_texts_unflushed(runtime):
+        assert time.monotonic() < deadline, "not written by the writer thread"
+        time.sleep(0.05)
+    assert unanswered_texts_unflushed(runtime) == ["今天吃什么"]
+
+
+def unanswered_texts_unflushed(runtime) -> list[str]:
+    with runtime.sessions() as s:
+        return list(s.scalars(select(UnansweredQuery.text)))
+
+
+def test_unanswered_questions_wait_for_the_database(runtime, clock, caplog, monkeypatch):
+    monkeypatch.setattr(presence_module, "MAX_UNANSWERED", 1)  # bounded while it is away
+    buffer = Unanswered(runtime, interval=3600)  # flushed by hand below
+    healthy = runtime.sessions
+    dead = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/qzbot")
+    runtime.sessions = make_sessionmaker(dead)
+    try:
+        buffer.add("机场大巴几点有", clock.now)
+        assert buffer.flush() == 0 and "1 unanswered question(s) not written" in caplog.text
+        buffer.add("机场大巴几点有", clock.now + timedelta(minutes=1))  # counted on
+        buffer.add("社保卡怎么办", clock.now)  # over the bound: dropped
+    finally:
+        runtime.sessions = healthy
+        dead.dispose()
+    assert buffer.flush() == 1
+    with runtime.sessions() as s:
+        rows = list(s.scalars(select(UnansweredQuery)))
+    assert [(r.text, r.count) for r in rows] == [("机场大巴几点有", 2)]
+    assert rows[0].last_at - rows[0].first_at == timedelta(minutes=1)
+    buffer.close()

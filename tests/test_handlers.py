@@ -109,6 +109,7 @@ def test_unanswerable_is_stored_for_staff(wechat, runtime):
     assert reply.startswith("这个问题我暂时无法回答") and "换个说法" in reply
     assert "12345" in reply and "转交" not in reply  # not about transport: the city hotline
     wechat.text("今天吃什么")
+    wechat.app.extensions["qzbot.webhook"].flush()  # written after the answer, in batches
     with runtime.sessions() as s:
         row = s.scalar(select(UnansweredQuery).where(UnansweredQuery.text == "今天吃什么"))
     assert row.count == 2

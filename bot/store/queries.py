@@ -135,22 +135,26 @@ def record_interaction(session: Session, openid: str, kind: str, detail: dict,
     session.add(Interaction(openid=openid, kind=kind, detail=detail, at=to_utc_naive(now)))
 
 
-def record_unanswered(session: Session, text: str, now: datetime) -> None:
-    """Count an unanswered question (normalised text) for staff; never raises on races."""
+def record_unanswered(session: Session, text: str, now: datetime, count: int = 1,
+                      first: datetime | None = None) -> None:
+    """Count an unanswered question (normalised text) for staff; never raises on races.
+
+    `count` times, the first at `first` (default `now`) and the last at `now`: the webhook
+    buffers them and writes a batch after answering (bot/presence.Unanswered)."""
     text = " ".join(text.split())[:200]
-    if not text:
+    if not text or count < 1:
         return
     stamp = to_utc_naive(now)
-    result = session.execute(update(UnansweredQuery).where(UnansweredQuery.text == text)
-                             .values(count=UnansweredQuery.count + 1, last_at=stamp))
-    if result.rowcount:
+    bump = (update(UnansweredQuery).where(UnansweredQuery.text == text)
+            .values(count=UnansweredQuery.count + count, last_at=stamp))
+    if session.execute(bump).rowcount:
         return
     try:
         with session.begin_nested():
-            session.add(UnansweredQuery(text=text, count=1, first_at=stamp, last_at=stamp))
+            session.add(UnansweredQuery(text=text, count=count, last_at=stamp,
+                                        first_at=to_utc_naive(first or now)))
     except IntegrityError:  # a concurrent insert won the race: count on its row
-        session.execute(update(UnansweredQuery).where(UnansweredQuery.text == text)
-                        .values(count=UnansweredQuery.count + 1, last_at=stamp))
+        session.execute(bump)
 
 
 def unanswered_report(session: Session, limit: int = 50) -> list[UnansweredQuery]:
