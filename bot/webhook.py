@@ -61,7 +61,7 @@ from bot.errors import (
 from bot.health import Breaker
 from bot.presence import Presence, Unanswered
 from bot.redisconn import guarded
-from bot.router import Context, Reply, Router
+from bot.router import Context, LazySession, Reply, Router
 from bot.runtime import Runtime, openid_hash
 from bot.search_api import Search
 from bot.store.db import answer_deadline
@@ -253,29 +253,34 @@ class Webhook:
         started = time.perf_counter()
         if msg.msg_type in CITIZEN_MESSAGES:  # opens the 48 h customer-service window
             self.presence.seen(msg.from_user, self.rt.now())
-        with answer_deadline(self.rt.settings.database.answer_deadline_seconds), \
-                self.rt.sessions() as session:
-            ctx = Context(session=session, redis=self.redis, settings=self.rt.settings,
-                          now=self.rt.now(), search=self.search,
+        session = LazySession(self.rt.sessions)  # opened only if a handler uses it
+        with answer_deadline(self.rt.settings.database.answer_deadline_seconds):
+            ctx = Context(session=session, redis=self.redis,  # type: ignore[arg-type]
+                          settings=self.rt.settings, now=self.rt.now(), search=self.search,
                           openid_hash=openid_hash(msg.from_user),
                           notes={DEFERRED: self.deduper})
             try:
                 reply = self.router.dispatch(msg, ctx)
-                if session.in_transaction():  # a commit would otherwise begin one first
+                # a commit would otherwise begin a transaction first
+                if session.opened and session.in_transaction():
                     session.commit()
                 if isinstance(question := ctx.notes.get("unanswered"), str):
                     self.unanswered.add(question, ctx.now)  # written after the answer
             except Exception as exc:
                 reply = self._failed(session, ctx, msg, exc)
+            finally:
+                session.close()
         log.info("answered oh=%s type=%s event=%s route=%s record=%s ms=%.1f", ctx.openid_hash,
                  msg.msg_type, msg.event, ctx.notes.get("route"), ctx.notes.get("record", "-"),
                  (time.perf_counter() - started) * 1000)
         return reply
 
-    def _failed(self, session, ctx: Context, msg: Message, exc: Exception) -> Reply:
+    def _failed(self, session: LazySession, ctx: Context, msg: Message,
+                exc: Exception) -> Reply:
         """A handler raised: roll back, log (the backend briefly, a bug with traceback)."""
         try:
-            session.rollback()
+            if session.opened:
+                session.rollback()
         except Exception as again:  # noqa: BLE001 - a dead connection cannot roll back
             log.warning("rollback failed: %s", type(again).__name__)
         if _db_unavailable(exc):

@@ -30,6 +30,7 @@ from handlers.search.text import (
     bigrams,
     canon_id,
     cjk_runs,
+    current,
     cut_words,
     is_cjk,
     normalize,
@@ -47,6 +48,7 @@ WEAK_SCALE = 0.35
 VERB_SCALE = 0.6
 OPTIONAL_SCALE = 0.4
 MAX_UNITS = 16
+UNIT_MEMO_LIMIT = 20_000  # words whose units an index keeps (cleared when full)
 
 # (phrase, terms, kinds, boost), longest phrase first so "怎么办理" wins over "怎么办".
 _PHRASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], float], ...] = tuple(
@@ -57,6 +59,12 @@ _PHRASES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], float], ...] = tupl
         key=lambda item: -len(item[0]),
     )
 )
+# The phrases by first character, in _PHRASES order: a question is only checked for the
+# phrases that can start in it (replacing a phrase by a space never creates another).
+_PHRASES_BY_FIRST: dict[str, tuple[int, ...]] = {
+    first: tuple(i for i, item in enumerate(_PHRASES) if item[0][0] == first)
+    for first in {item[0][0] for item in _PHRASES}
+}
 # A lone 想 ("想开出租车") is filler, but not inside 理想, 思想, 想法 and the like.
 _WANT_RE = re.compile("(?<![理思设构梦感联回])想(?![法象])")
 
@@ -114,31 +122,33 @@ def parse_query(
     rest, mapped, boosts = strip_phrases(text)
     year = (today or date.today()).year
     units: dict[str, Unit] = {}
-    words, compounds = _words(rest, known)
+    groups = cut_words(rest)
+    words, compounds = _words(groups, known)
     for word, subs in words:
         if word in KIND_WORDS:
             kind = KIND_WORDS[word]
             boosts[kind] = max(boosts.get(kind, 1.0), KIND_WORD_BOOST)
         if word not in units and len(units) < MAX_UNITS:
-            units[word] = _unit(word, subs, synonyms, year)
+            units[word] = _cached_unit(word, subs, synonyms, year)
     for term in mapped:
         if term not in units and len(units) < MAX_UNITS + 4:
             alts = ((term, 1.0),) + tuple((s, SYNONYM_FACTOR) for s in synonyms.get(term, ()))
             units[term] = Unit(term, alts, (), OPTIONAL_SCALE, True)
     whole = frozenset(g for run in cjk_runs(_WANT_RE.sub(" ", text)) for g in bigrams(run))
     said = frozenset(w for group in cut_words(text) for w in group)
-    return Query(text, canon_id(text), tuple(units.values()), _junctions(rest), boosts, whole,
+    return Query(text, canon_id(text), tuple(units.values()), _junctions(rest, groups), boosts,
+                 whole,
                  said & domain, any(p in text for p in ACCOUNT_PHRASES), compounds)
 
 
 def _words(
-    rest: str, known: Callable[[str], bool] | None
+    groups: list[tuple[str, ...]], known: Callable[[str], bool] | None
 ) -> tuple[list[tuple[str, tuple[str, ...]]], tuple[tuple[str, ...], ...]]:
-    """(word, inner words) of the cleaned question, unknown compounds split up; the pieces
-    of each compound split."""
+    """(word, inner words) of the cleaned question's segmented `groups`, unknown compounds
+    split up; the pieces of each compound split."""
     words: list[tuple[str, tuple[str, ...]]] = []
     compounds: list[tuple[str, ...]] = []
-    for group in cut_words(rest):
+    for group in groups:
         word, subs = group[0], group[1:]
         if known is not None and subs and not known(word):
             pieces = _split(word, subs)
@@ -149,11 +159,12 @@ def _words(
     return words, tuple(compounds)
 
 
-def _junctions(rest: str) -> tuple[str, ...]:
-    """Bigrams across adjacent words ("公交" + "卡" -> "交卡"): phrase evidence."""
+def _junctions(rest: str, groups: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """Bigrams across adjacent words ("公交" + "卡" -> "交卡"): phrase evidence.
+    `groups` is `cut_words(rest)`, segmented once by the caller."""
     junctions: dict[str, None] = {}
     cursor, previous = 0, ""
-    for group in cut_words(rest):
+    for group in groups:
         word = group[0]
         found = rest.find(word, cursor)
         if found == cursor and previous and is_cjk(previous[-1] + word[0]):
@@ -166,7 +177,8 @@ def strip_phrases(text: str) -> tuple[str, list[str], dict[str, float]]:
     """Remove filler and question phrases; return the rest, mapped terms and kind boosts."""
     mapped: list[str] = []
     boosts: dict[str, float] = {}
-    for phrase, terms, kinds, boost in _PHRASES:
+    candidates = sorted({i for ch in set(text) for i in _PHRASES_BY_FIRST.get(ch, ())})
+    for phrase, terms, kinds, boost in (_PHRASES[i] for i in candidates):
         if phrase in text:
             text = text.replace(phrase, " ")
             mapped.extend(t for t in terms if t not in mapped)
@@ -185,6 +197,24 @@ def _split(word: str, subs: tuple[str, ...]) -> list[str]:
             pieces.append(piece)
         pos += len(piece)
     return pieces
+
+
+def _cached_unit(
+    word: str, subs: tuple[str, ...], synonyms: Mapping[str, tuple[str, ...]], year: int
+) -> Unit:
+    """`_unit`, memoised in the current segmenter (one per index) for one synonyms mapping:
+    an index's synonyms never change, so a word's unit is built once per year."""
+    seg = current()
+    if seg.units_for is not synonyms:
+        seg.units, seg.units_for = {}, synonyms
+    memo = seg.units
+    key = (word, subs, year)
+    unit = memo.get(key)
+    if unit is None:
+        if len(memo) >= UNIT_MEMO_LIMIT:
+            memo.clear()
+        unit = memo[key] = _unit(word, subs, synonyms, year)
+    return unit
 
 
 def _unit(

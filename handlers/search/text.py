@@ -97,6 +97,9 @@ class Segmenter:
         tk.FREQ, tk.total, tk.initialized = dict(base.FREQ), base.total, True
         self.tk = tk
         self.memo: dict[str, tuple[tuple[str, ...], ...]] = {}
+        # query.py's per-word units, valid for one synonyms mapping (`units_for`, by identity)
+        self.units: dict[tuple, Any] = {}
+        self.units_for: object = None
         self.phrases: set[str] = set()
         self.lock = threading.RLock()
 
@@ -176,6 +179,7 @@ def add_words(words: Iterable[str], phrases: bool = False) -> None:
                 added = True
         if added:
             seg.memo.clear()
+            seg.units = {}
 
 
 def is_phrase(word: str) -> bool:
