@@ -28,6 +28,7 @@ import weakref
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.clock import to_utc_naive
 from bot.runtime import Runtime
@@ -45,6 +46,7 @@ class _Buffer:
     """A writer thread, started on first use, flushing every `interval` s and at close."""
 
     name = "buffer"
+    unwritten = "%d entries not written (%s); retrying"  # the log line of a failed flush
 
     def __init__(self, runtime: Runtime, interval: float = 1.0):
         self.rt = runtime
@@ -62,7 +64,32 @@ class _Buffer:
             self._thread.start()
 
     def flush(self) -> int:
-        """Write what is buffered now; returns how many entries were written."""
+        """Write what is buffered now (one transaction); returns how many entries.
+
+        On a database error the batch goes back into the buffer (`_restore`) for the next
+        flush, so nothing is lost while the database is away.
+        """
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            with answer_deadline(FLUSH_DEADLINE_SECONDS), self.rt.sessions() as session:
+                self._write(session, batch)
+                session.commit()
+        except SQLAlchemyError as exc:
+            log.warning(self.unwritten, len(batch), type(exc).__name__)
+            with self._lock:
+                self._restore(batch)
+            return 0
+        return len(batch)
+
+    def _write(self, session: Session, batch: dict) -> None:
+        """Write one batch in the session (no commit)."""
+        raise NotImplementedError
+
+    def _restore(self, batch: dict) -> None:
+        """Put a batch that was not written back (called with the lock held)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -87,6 +114,7 @@ class Presence(_Buffer):
     """Buffers citizen activity and flushes it to the followers table."""
 
     name = "presence"
+    unwritten = "presence of %d citizen(s) not written (%s); retrying"
 
     def __init__(self, runtime: Runtime, interval: float = 1.0):
         super().__init__(runtime, interval)
@@ -99,31 +127,20 @@ class Presence(_Buffer):
                 self._pending[openid] = to_utc_naive(now)
             self._start()
 
-    def flush(self) -> int:
-        """Write what is buffered now; returns how many citizens were written."""
-        with self._lock:
-            batch, self._pending = self._pending, {}
-        if not batch:
-            return 0
-        try:
-            with answer_deadline(FLUSH_DEADLINE_SECONDS), self.rt.sessions() as session:
-                upsert_followers_seen(session, batch)
-                session.commit()
-        except SQLAlchemyError as exc:
-            log.warning("presence of %d citizen(s) not written (%s); retrying", len(batch),
-                        type(exc).__name__)
-            with self._lock:
-                for openid, at in batch.items():
-                    if max(self._pending.get(openid, at), at) == at:  # keep the later time
-                        self._pending[openid] = at
-            return 0
-        return len(batch)
+    def _write(self, session: Session, batch: dict[str, datetime]) -> None:
+        upsert_followers_seen(session, batch)
+
+    def _restore(self, batch: dict[str, datetime]) -> None:
+        for openid, at in batch.items():
+            if max(self._pending.get(openid, at), at) == at:  # keep the later time
+                self._pending[openid] = at
 
 
 class Unanswered(_Buffer):
     """Buffers unanswered questions (text -> count, first and last time) for the report."""
 
     name = "unanswered"
+    unwritten = "%d unanswered question(s) not written (%s); retrying"
 
     def __init__(self, runtime: Runtime, interval: float = 1.0):
         super().__init__(runtime, interval)
@@ -145,25 +162,14 @@ class Unanswered(_Buffer):
             return
         self._pending[text] = (had[0] + entry[0], min(had[1], entry[1]), max(had[2], entry[2]))
 
-    def flush(self) -> int:
-        """Write the buffered counts now (one transaction); returns how many texts."""
-        with self._lock:
-            batch, self._pending = self._pending, {}
-        if not batch:
-            return 0
-        try:
-            with answer_deadline(FLUSH_DEADLINE_SECONDS), self.rt.sessions() as session:
-                for text, (count, first, last) in batch.items():
-                    record_unanswered(session, text, last, count=count, first=first)
-                session.commit()
-        except SQLAlchemyError as exc:
-            log.warning("%d unanswered question(s) not written (%s); retrying", len(batch),
-                        type(exc).__name__)
-            with self._lock:
-                for text, entry in batch.items():
-                    self._merge(text, entry)
-            return 0
-        return len(batch)
+    def _write(self, session: Session, batch: dict[str, tuple[int, datetime, datetime]]
+               ) -> None:
+        for text, (count, first, last) in batch.items():
+            record_unanswered(session, text, last, count=count, first=first)
+
+    def _restore(self, batch: dict[str, tuple[int, datetime, datetime]]) -> None:
+        for text, entry in batch.items():
+            self._merge(text, entry)
 
 
 @atexit.register
