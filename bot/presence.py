@@ -17,6 +17,12 @@ the fallback notes the question, the webhook adds it here after the handler retu
 the same kind of thread writes the counts per text once a second (and at shutdown, and at
 interpreter exit: the in-process `qzbot ask` lives for one message). While the database is
 down they stay buffered (capped) and are written when it is back.
+
+Question outcomes (issue 9, the console's questions page): the same buffer counts every
+citizen text question's outcome (answer, list, fallback, ...) per Asia/Shanghai day, a dict
+increment per message, and adds the counts to question_counts in the same once-a-second
+transaction (UPDATE count = count + n, INSERT when missing): no extra round trip per
+message, merged back on a database error like the questions.
 """
 
 from __future__ import annotations
@@ -25,15 +31,15 @@ import atexit
 import logging
 import threading
 import weakref
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.clock import to_utc_naive
+from bot.clock import SHANGHAI, to_utc_naive
 from bot.runtime import Runtime
 from bot.store.db import answer_deadline
-from bot.store.queries import record_unanswered, upsert_followers_seen
+from bot.store.queries import add_question_counts, record_unanswered, upsert_followers_seen
 
 log = logging.getLogger("qzbot.presence")
 MAX_PENDING = 100_000  # citizens buffered while the database is away; more are dropped
@@ -136,15 +142,21 @@ class Presence(_Buffer):
                 self._pending[openid] = at
 
 
+# an unanswered question's text, or an outcome counter's (Asia/Shanghai day, outcome)
+_Key = str | tuple[str, str]
+_Entry = tuple[int, datetime, datetime]  # count, first and last time
+
+
 class Unanswered(_Buffer):
-    """Buffers unanswered questions (text -> count, first and last time) for the report."""
+    """Buffers unanswered questions (text -> count, first and last time) for the report,
+    and question outcomes per day ((day, outcome) -> count) for the console."""
 
     name = "unanswered"
     unwritten = "%d unanswered question(s) not written (%s); retrying"
 
     def __init__(self, runtime: Runtime, interval: float = 1.0):
         super().__init__(runtime, interval)
-        self._pending: dict[str, tuple[int, datetime, datetime]] = {}
+        self._pending: dict[_Key, _Entry] = {}
 
     def add(self, text: str, now: datetime, count: int = 1) -> None:
         """Note an unanswered question (cheap: a dict write)."""
@@ -153,23 +165,40 @@ class Unanswered(_Buffer):
             self._merge(text, (count, at, at))
             self._start()
 
-    def _merge(self, text: str, entry: tuple[int, datetime, datetime]) -> None:
-        had = self._pending.get(text)
+    def count(self, outcome: str, now: datetime, n: int = 1) -> None:
+        """Count a question's outcome on its Asia/Shanghai day (cheap: a dict write)."""
+        at = to_utc_naive(now)
+        day = now.astimezone(SHANGHAI).date().isoformat() if now.tzinfo else \
+            now.date().isoformat()  # naive = Asia/Shanghai local time (bot.clock)
+        with self._lock:
+            self._merge((day, str(outcome)), (n, at, at))
+            self._start()
+
+    def _merge(self, key: _Key, entry: _Entry) -> None:
+        had = self._pending.get(key)
         if had is None:
-            if len(self._pending) >= MAX_UNANSWERED:
+            # outcome counters are a few per day: never dropped
+            if len(self._pending) >= MAX_UNANSWERED and isinstance(key, str):
                 return  # the database has been away for long: the report misses some
-            self._pending[text] = entry
+            self._pending[key] = entry
             return
-        self._pending[text] = (had[0] + entry[0], min(had[1], entry[1]), max(had[2], entry[2]))
+        self._pending[key] = (had[0] + entry[0], min(had[1], entry[1]), max(had[2], entry[2]))
 
-    def _write(self, session: Session, batch: dict[str, tuple[int, datetime, datetime]]
-               ) -> None:
-        for text, (count, first, last) in batch.items():
-            record_unanswered(session, text, last, count=count, first=first)
+    def _write(self, session: Session, batch: dict[_Key, _Entry]) -> None:
+        counts: dict[tuple[str, str], int] = {}
+        for key, (count, first, last) in batch.items():
+            if isinstance(key, tuple):
+                counts[key] = count
+            else:
+                # the buffer holds naive UTC; record_unanswered reads naive as Shanghai time
+                record_unanswered(session, key, last.replace(tzinfo=UTC), count=count,
+                                  first=first.replace(tzinfo=UTC))
+        if counts:
+            add_question_counts(session, counts)
 
-    def _restore(self, batch: dict[str, tuple[int, datetime, datetime]]) -> None:
-        for text, entry in batch.items():
-            self._merge(text, entry)
+    def _restore(self, batch: dict[_Key, _Entry]) -> None:
+        for key, entry in batch.items():
+            self._merge(key, entry)
 
 
 @atexit.register

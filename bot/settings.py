@@ -126,6 +126,25 @@ class PushSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    """The staff web console and JSON API (a separate app, meant for an internal address)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    # cookies only over HTTPS; false only for the loopback demo and tests
+    secure_cookies: bool = True
+    # a console session ends after this many idle minutes
+    idle_timeout_minutes: int = 30
+    # roles that must log in with a TOTP second factor
+    totp_required_roles: tuple[str, ...] = ("reviewer", "admin")
+    # failed logins per account (or per client address) before a lockout, and its length
+    login_max_failures: int = 5
+    lockout_minutes: int = 15
+    # API tokens expire after this many days (0 = never)
+    api_token_days: int = 90
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -142,6 +161,7 @@ class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     push: PushSettings = field(default_factory=PushSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     def replace(self, **sections: dict[str, Any]) -> Settings:

@@ -193,6 +193,9 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+ROLE_LABELS: dict[str, str] = {"editor": "编辑", "reviewer": "审核", "admin": "管理员"}
+
+
 class CampaignStatus(StrEnum):
     """draft -> submitted -> approved | rejected -> scheduled -> sending -> done | cancelled."""
 
@@ -216,3 +219,30 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     UNKNOWN = "unknown"  # ambiguous outcome (timeout): never blind-retried
+
+
+# --- citizens' questions (issue 9: the console's questions page) ---------------------------
+
+
+class QuestionOutcome(StrEnum):
+    """What became of a citizen's text (or recognised voice) message, counted per day.
+
+    Handlers name it in `ctx.notes["outcome"]`; the webhook counts it after the answer."""
+
+    ANSWER = "answer"  # one record answered
+    LIST = "list"  # a numbered list of relevant records
+    FALLBACK = "fallback"  # nothing relevant: the honest fallback (recorded as unanswered)
+    SMALLTALK = "smalltalk"  # greetings, thanks, English
+    NAVIGATION = "navigation"  # 菜单, 更多/上一页, a list's name (通知, 项目...)
+    PICK = "pick"  # a number chosen from a list
+    INTENT = "intent"  # 订阅/退订 commands and the same in natural words
+    EMPTY = "empty"  # nothing left after cleaning
+    ERROR = "error"  # a handler failed or the database was down: the apology
+    OTHER = "other"  # anything a handler did not name (e.g. unrecognised voice)
+
+
+OUTCOME_LABELS: dict[str, str] = {
+    "answer": "已回答", "list": "列表供选择", "fallback": "未能回答", "smalltalk": "寒暄闲聊",
+    "navigation": "菜单翻页", "pick": "选择编号", "intent": "订阅办理", "empty": "空消息",
+    "error": "系统故障", "other": "其他",
+}

@@ -26,7 +26,8 @@ answer (the search serves from its snapshot of visible records), a flat-XML fast
 Flask's request machinery cost as much as an echo answer). Checks are unchanged. Writes an
 answer makes wait until after it: a numbered list's context rides the next Redis round trip
 (handlers get the Deduper in `ctx.notes[DEFERRED]`), an unanswered question noted by the
-fallback is buffered and written once a second (bot/presence.Unanswered), like presence.
+fallback is buffered and written once a second (bot/presence.Unanswered), like presence;
+so is the count of each text question's outcome per day (`ctx.notes["outcome"]`, issue 9).
 
 Layering: the webhook is foundation; it imports no feature package. The router (the
 handlers) and `send_texts` (the job queueing customer-service texts, push.followups) are
@@ -65,6 +66,7 @@ from bot.router import Context, LazySession, Reply, Router
 from bot.runtime import Runtime, openid_hash
 from bot.search_api import Search
 from bot.store.db import answer_deadline
+from bot.vocab import QuestionOutcome
 from bot.wechat.crypto import MessageCrypto
 from bot.wechat.messages import Message, parse
 from bot.wechat.replies import Article, news_reply, text_reply
@@ -74,6 +76,7 @@ log = logging.getLogger("qzbot.webhook")
 bp = Blueprint("wechat", __name__)
 APOLOGY = "抱歉，系统繁忙，请稍后再试，或拨打 12328 咨询。"
 CITIZEN_MESSAGES = {"text", "voice", "image", "video", "shortvideo", "location", "link", "file"}
+QUESTIONS = {"text", "voice"}  # messages whose outcome is counted per day (console)
 # events whose passive reply the citizen sees: they get the apology while degraded
 VISIBLE_EVENTS = {"subscribe", "scan", "click"}
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: int() also takes "١٢" and "1_0"
@@ -199,6 +202,8 @@ class Webhook:
         ready = self._search_ready()
         if ready is None:
             reply = self.degraded(msg)  # database down: no handler, an apology at once
+            if msg.msg_type in QUESTIONS:
+                self.unanswered.count(QuestionOutcome.ERROR, self.rt.now())
         elif ready:
             reply = self.answer(msg)  # fast path: nothing slow pending, answer in this thread
         else:
@@ -266,10 +271,14 @@ class Webhook:
                     session.commit()
                 if isinstance(question := ctx.notes.get("unanswered"), str):
                     self.unanswered.add(question, ctx.now)  # written after the answer
+                outcome = ctx.notes.get("outcome", QuestionOutcome.OTHER)
             except Exception as exc:
                 reply = self._failed(session, ctx, msg, exc)
+                outcome = QuestionOutcome.ERROR
             finally:
                 session.close()
+        if msg.msg_type in QUESTIONS:  # counted per day, written after the answer
+            self.unanswered.count(outcome, ctx.now)
         log.info("answered oh=%s type=%s event=%s route=%s record=%s ms=%.1f", ctx.openid_hash,
                  msg.msg_type, msg.event, ctx.notes.get("route"), ctx.notes.get("record", "-"),
                  (time.perf_counter() - started) * 1000)

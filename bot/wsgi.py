@@ -1,4 +1,5 @@
-"""WSGI entry point for gunicorn: `gunicorn 'bot.wsgi:app'` (settings from QZBOT_CONFIG/env).
+"""WSGI entry point for gunicorn: `gunicorn 'bot.wsgi:app'` (settings from QZBOT_CONFIG/env);
+the staff console: `gunicorn 'bot.wsgi:console()'` on an internal address.
 
 Like `qzbot serve`, it refuses published secrets (bot.secrets_check), logs with offset-
 stamped times, and its access log never shows the openid that WeChat appends to the
@@ -67,6 +68,19 @@ def run_gunicorn(config: str | None, host: str, port: int, workers: int) -> None
             return build_app(check_secrets=False)
 
     _App().run()
+
+
+def console() -> Flask:
+    """gunicorn "bot.wsgi:console()": the staff web console and JSON API (issue 9), served on
+    its own internal address. Settings from QZBOT_CONFIG/env; published secrets refused (the
+    secret key signs its sessions and seals the TOTP secrets)."""
+    from console import create_console_app  # noqa: PLC0415 - only console workers load it
+
+    settings = load_settings()
+    refuse_published_secrets(settings)
+    setup_logging(logging.WARNING)
+    logging.getLogger("qzbot").setLevel(settings.log.level.upper())
+    return create_console_app(settings)
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ and writes it in batches (bot/presence.Unanswered), so no database write delays 
 from __future__ import annotations
 
 from bot.router import Context, Reply
+from bot.vocab import QuestionOutcome
 from bot.wechat.messages import Message
 
 SUGGESTIONS = ("公交卡丢了怎么补办", "从业资格证怎么换证", "渡轮今天停航吗", "出租车投诉电话")
@@ -33,6 +34,7 @@ def fallback_text(ctx: Context, transport: bool = False) -> str:
 def unanswered(query: str, ctx: Context, transport: bool = False) -> Reply:
     """Note the query for staff (qzbot report unanswered) and answer with the fallback."""
     ctx.notes["unanswered"] = query  # recorded by the webhook after the answer
+    ctx.notes["outcome"] = QuestionOutcome.FALLBACK
     return Reply(text=fallback_text(ctx, transport))
 
 

@@ -16,6 +16,7 @@ import unicodedata
 from itertools import dropwhile
 
 from bot.router import Context, Reply
+from bot.vocab import QuestionOutcome
 
 GREETING, THANKS, ACK, BYE, NOISE = "greeting", "thanks", "ack", "bye", "noise"
 # phrase -> class; matched on the whole message (lowercase, NFKC, punctuation dropped),
@@ -111,9 +112,11 @@ def chat(text: str, ctx: Context) -> Reply | None:
     kind = kind_of(text)
     if kind is not None:
         ctx.notes["smalltalk"] = kind
+        ctx.notes["outcome"] = QuestionOutcome.SMALLTALK
         return Reply(text=REPLIES[kind])
     if is_english(text):
         ctx.notes["smalltalk"] = "english"
+        ctx.notes["outcome"] = QuestionOutcome.SMALLTALK
         return english_reply(ctx)
     return None
 

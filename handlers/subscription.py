@@ -17,6 +17,7 @@ import unicodedata
 from bot.router import Context, Reply
 from bot.store.models import Topic
 from bot.subscribemsg import confirm_url
+from bot.vocab import QuestionOutcome
 from bot.wechat.messages import Message
 from bot.wechat.replies import split_text
 from handlers import intents
@@ -100,6 +101,7 @@ def _natural(request: intents.Request | None, openid: str, ctx: Context) -> Repl
 def respond(verb: str, rest: str, openid: str, ctx: Context) -> Reply:
     """Perform one command (also used by the menu's sub:/unsub:/mysubs: actions)."""
     ctx.notes["subscription"] = verb
+    ctx.notes["outcome"] = QuestionOutcome.INTENT
     rest = intents.everyday(rest)  # 订阅台风消息 -> 订阅 出行 消息
     if verb == MINE:
         return _sized(mine_text(openid, ctx), ctx)

@@ -13,6 +13,7 @@ import unicodedata
 from bot.answers import answer
 from bot.router import Context, Reply
 from bot.store.models import Record
+from bot.vocab import QuestionOutcome as Outcome
 from bot.wechat.messages import Message
 from handlers import choices, navigation, smalltalk
 from handlers.fallback import unanswered
@@ -39,12 +40,15 @@ def ask(query: str, ctx: Context) -> Reply:
     """Answer a free-text question."""
     query = clean_query(query)
     if not query:
+        ctx.notes["outcome"] = Outcome.EMPTY  # counted per day by the webhook (console)
         return Reply(text=EMPTY_PROMPT)
     reply = navigation.navigate(query, ctx)
     if reply is not None:
+        ctx.notes["outcome"] = Outcome.NAVIGATION
         return reply
     number = choices.as_choice(query)
     if number is not None:
+        ctx.notes["outcome"] = Outcome.PICK
         return _pick(number, ctx)
     return smalltalk.chat(query, ctx) or search(smalltalk.strip_greeting(query), ctx)
 
@@ -55,7 +59,9 @@ def search(query: str, ctx: Context) -> Reply:
     if not found.records:
         return unanswered(query, ctx, found.transport)
     if found.confident or len(found.records) == 1:
+        ctx.notes["outcome"] = Outcome.ANSWER
         return open_record(found.records[0], ctx)
+    ctx.notes["outcome"] = Outcome.LIST
     return choices.show(ctx, found.records, LIST_INTRO)
 
 

@@ -18,10 +18,13 @@ BOOTSTRAP = "bootstrap"  # the first staff account creates itself
 
 
 def audit(session: Session, actor: str, action: str, now: datetime,
-          campaign_id: int | None = None, **detail) -> None:
-    """Append an audit entry in the caller's transaction."""
+          campaign_id: int | None = None, *, object_type: str | None = None,
+          object_id: str | None = None, **detail) -> None:
+    """Append an audit entry in the caller's transaction. A non-campaign object acted on is
+    named by `object_type`/`object_id` (("staff", name), ("record", "faq:x"), ...)."""
     session.add(AuditEntry(at=to_utc_naive(now), actor=actor, action=action,
-                           campaign_id=campaign_id, detail=detail))
+                           campaign_id=campaign_id, detail=detail,
+                           object_type=object_type, object_id=object_id))
 
 
 def trail(session: Session, campaign_id: int) -> list[AuditEntry]:

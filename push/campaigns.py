@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -113,6 +114,43 @@ def _check_audience(aud: Audience, settings: Settings, problems: list[str]) -> s
     return topic.value if topic else None
 
 
+@dataclass(frozen=True)
+class RenderedDraft:
+    """What a draft campaign stores for its inputs (see `render_draft`)."""
+
+    title: str  # as stored (at most 200 characters)
+    payload: dict[str, Any]  # per channel as the workers send it, + the render inputs
+    template: dict[str, Any] | None  # the [push.templates] entry used, if any
+
+
+def render_draft(settings: Settings, now: datetime, records: list[Record], *,
+                 topic: str | None, title: str | None = None,
+                 overrides: dict[str, str] | None = None, template_id: str | None = None,
+                 truncate: bool | None = None, problems: list[str]) -> RenderedDraft:
+    """THE rendering of a new draft: the template (the audience topic's, else the first
+    record's topic's, or `template_id`), the default title ("<first title>" or "<first
+    title>等N条") and the payload by push.render.render_payload. `create_campaign` stores it
+    and push.actions.preview shows it, so the preview is what create stores by construction.
+    Problems (unknown template, field limits) are appended to `problems`."""
+    first_topic = topic_of_record(records[0].kind, records[0].data) if records else None
+    template_topic = topic or (first_topic.value if first_topic else None)
+    template = settings.push.templates.get(template_topic) if template_topic else None
+    if template_id is not None:
+        known = {spec["template_id"]: spec for spec in settings.push.templates.values()}
+        template = known.get(template_id)
+        if template is None:
+            problems.append(f"unknown template {template_id!r} (configured: "
+                            + ", ".join(sorted(known)) + ")")
+    if not records:
+        return RenderedDraft((title or "")[:200], {}, template)
+    title = title or (records[0].title if len(records) == 1
+                      else f"{records[0].title}等{len(records)}条")
+    fit = settings.push.truncate_fields if truncate is None else truncate
+    payload = render_payload(records, title, template, overrides or {}, fit, now, problems)
+    payload[RENDER_KEY] = _render_inputs(title, overrides or {}, template, fit, records)
+    return RenderedDraft(title[:200], payload, template)
+
+
 def create_campaign(session: Session, settings: Settings, now: datetime, *, actor: str,
                     refs: list[str], audience: Audience, urgent: bool = False,
                     title: str | None = None, overrides: dict[str, str] | None = None,
@@ -126,30 +164,16 @@ def create_campaign(session: Session, settings: Settings, now: datetime, *, acto
         problems.append("only travel notices can be urgent (they may go out in quiet hours)")
     if send_at is not None and to_utc_naive(send_at) <= to_utc_naive(now):
         problems.append(f"--at {send_at.isoformat()} is in the past")
-    first_topic = topic_of_record(records[0].kind, records[0].data) if records else None
-    template_topic = topic or (first_topic.value if first_topic else None)
-    template = settings.push.templates.get(template_topic) if template_topic else None
-    if template_id is not None:
-        known = {spec["template_id"]: spec for spec in settings.push.templates.values()}
-        template = known.get(template_id)
-        if template is None:
-            problems.append(f"unknown template {template_id!r} (configured: "
-                            + ", ".join(sorted(known)) + ")")
-    payload = {}
-    if records:
-        title = title or (records[0].title if len(records) == 1
-                          else f"{records[0].title}等{len(records)}条")
-        fit = settings.push.truncate_fields if truncate is None else truncate
-        payload = render_payload(records, title, template, overrides or {}, fit, now, problems)
-        payload[RENDER_KEY] = _render_inputs(title, overrides or {}, template, fit, records)
+    draft = render_draft(settings, now, records, topic=topic, title=title, overrides=overrides,
+                         template_id=template_id, truncate=truncate, problems=problems)
     if problems:
         raise CampaignInvalid(problems)
     stamp = to_utc_naive(now)
     campaign = Campaign(
-        title=title[:200], topic=topic, district=audience.district or None,
+        title=draft.title, topic=topic, district=audience.district or None,
         notice_kind=audience.notice_kind or None, openids=audience.openids,
         all_followers=audience.all_followers, record_keys=[r.key for r in records],
-        urgent=urgent, status=S.DRAFT.value, author=actor, payload=payload,
+        urgent=urgent, status=S.DRAFT.value, author=actor, payload=draft.payload,
         send_at=to_utc_naive(send_at) if send_at else None, created_at=stamp, updated_at=stamp)
     session.add(campaign)
     session.flush()

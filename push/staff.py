@@ -84,6 +84,17 @@ def _normalised_or_none(name: str) -> str | None:
         return None
 
 
+def find_staff(session: Session, name: str) -> Staff | None:
+    """The account named `name` (compared normalised), or None."""
+    return _find(session, name)
+
+
+def active_admins(session: Session) -> int:
+    """How many active admin accounts exist (the last one is never disabled or demoted)."""
+    return session.scalar(select(func.count()).select_from(Staff).where(
+        Staff.role == Role.ADMIN.value, Staff.active.is_(True))) or 0
+
+
 def staff_count(session: Session) -> int:
     """How many staff accounts exist (0: bootstrap, the first account needs no login)."""
     return session.scalar(select(func.count()).select_from(Staff)) or 0
@@ -111,7 +122,8 @@ def add_staff(session: Session, name: str, role: str, now: datetime,
     staff = Staff(name=norm, role=role, key_hash=_hash(key, secrets.token_bytes(16)),
                   active=True, created_at=to_utc_naive(now))
     session.add(staff)
-    audit(session, actor, "staff_add", now, name=norm, role=role)
+    audit(session, actor, "staff_add", now, object_type="staff", object_id=norm, name=norm,
+          role=role)
     try:
         session.flush()
     except IntegrityError:
@@ -150,13 +162,12 @@ def disable_staff(session: Session, name: str, actor: Staff, now: datetime) -> S
     staff = _find(session, name)
     if staff is None:
         raise NotFound(f"no staff account {name!r}")
-    if staff.role == Role.ADMIN.value and staff.active:
-        admins = session.scalar(select(func.count()).select_from(Staff).where(
-            Staff.role == Role.ADMIN.value, Staff.active.is_(True))) or 0
-        if admins <= 1:
-            raise PermissionDenied(f"{staff.name} is the last active admin")
+    if staff.role == Role.ADMIN.value and staff.active and active_admins(session) <= 1:
+        raise PermissionDenied(f"{staff.name} is the last active admin")
     staff.active = False
-    audit(session, actor.name, "staff_disable", now, name=staff.name)
+    staff.session_epoch = (staff.session_epoch or 0) + 1  # its console sessions end
+    audit(session, actor.name, "staff_disable", now, object_type="staff",
+          object_id=staff.name, name=staff.name)
     return staff
 
 
@@ -169,7 +180,8 @@ def rotate_key(session: Session, name: str, actor: Staff, now: datetime) -> tupl
         require_role(actor, Role.ADMIN)
     key = secrets.token_urlsafe(24)
     staff.key_hash = _hash(key, secrets.token_bytes(16))
-    audit(session, actor.name, "staff_rotate_key", now, name=staff.name)
+    audit(session, actor.name, "staff_rotate_key", now, object_type="staff",
+          object_id=staff.name, name=staff.name)
     return staff, key
 
 

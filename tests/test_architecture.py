@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("bot", "handlers", "push", "wechatsim")
-FEATURES = ("handlers", "push", "wechatsim")
+PACKAGES = ("bot", "handlers", "push", "editorial", "wechatsim", "console")
+FEATURES = ("handlers", "push", "editorial", "wechatsim", "console")
 COMPOSITION_ROOT = ("bot.app", "bot.wsgi", "bot.worker", "bot.cli")
 
 
@@ -121,10 +121,13 @@ def test_only_the_composition_root_imports_feature_packages():
 
 
 def test_features_keep_their_direction():
-    """push never imports handlers; no feature imports the simulator."""
+    """push and editorial never import handlers; no feature imports the simulator; the console
+    (an adapter, like the CLI) is imported by no feature."""
     bad = _violations(lambda module, target: not (
-        (_top(module) == "push" and _top(target) == "handlers")
-        or (_top(module) in ("push", "handlers") and _top(target) == "wechatsim")))
+        (_top(module) in ("push", "editorial") and _top(target) == "handlers")
+        or (_top(module) in ("push", "handlers", "editorial", "console")
+            and _top(target) == "wechatsim")
+        or (_top(module) in ("push", "handlers", "editorial") and _top(target) == "console")))
     assert not bad, "feature imports against the layering:\n" + "\n".join(bad)
 
 

@@ -410,3 +410,13 @@ def test_unanswered_questions_wait_for_the_database(runtime, clock, caplog, monk
     assert [(r.text, r.count) for r in rows] == [("机场大巴几点有", 2)]
     assert rows[0].last_at - rows[0].first_at == timedelta(minutes=1)
     buffer.close()
+
+
+def test_unanswered_question_times_are_the_time_asked(app, wechat, runtime, clock):
+    """Regression: the buffer's naive-UTC times were read again as Shanghai time (8 h early)."""
+    assert wechat.text("今天吃什么").startswith("这个问题我暂时无法回答")
+    app.extensions["qzbot.webhook"].flush()
+    with runtime.sessions() as s:
+        row = s.scalars(select(UnansweredQuery)).one()
+    from bot.clock import to_utc_naive
+    assert row.first_at == row.last_at == to_utc_naive(clock.now)

@@ -19,6 +19,7 @@ import logging
 import click
 
 from bot.cli.common import Obj, fail
+from bot.cli.console import console
 from bot.cli.content import content
 from bot.cli.db import db
 from bot.cli.push import push
@@ -44,7 +45,7 @@ def cli(ctx: click.Context, config: str | None) -> None:
     ctx.obj = Obj(config)
 
 
-for command in (db, content, report, serve, ask, worker, simulator, staff, push):
+for command in (db, content, report, serve, ask, worker, simulator, console, staff, push):
     cli.add_command(command)
 
 

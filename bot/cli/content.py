@@ -1,8 +1,10 @@
 """`qzbot content import | export`: content packs (../shared/docs/content-pack.md).
 
 An import that changes 主动公开 records also creates draft campaigns for review (push.drafts),
-in the same transaction. `export --all` writes non-public records too: it needs a staff
-login and is audited (committed) before anything is written.
+in the same transaction. A record whose live version is a console edit is kept ("a console
+edit wins", editorial/__init__.py) and listed, unless --pack-wins. `export --all` writes
+non-public records too: it needs a staff login and is audited (committed) before anything is
+written.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ def content() -> None:
 @click.option("--prune", is_flag=True, help="Delete records of the pack's kinds not in the pack.")
 @click.option("--force", is_flag=True,
               help="With --prune: let a kind listed with no records delete all of that kind.")
+@click.option("--pack-wins", is_flag=True,
+              help="Overwrite records whose live version is a console edit (default: keep).")
 @click.pass_obj
-def content_import(obj: Obj, pack: str, prune: bool, force: bool) -> None:
+def content_import(obj: Obj, pack: str, prune: bool, force: bool, pack_wins: bool) -> None:
     """Import a content pack (all-or-nothing, idempotent)."""
     from bot.content.pack import import_pack, read_pack  # noqa: PLC0415 - fast start-up
     from push.drafts import drafts_for_changes  # noqa: PLC0415 - keeps CLI start-up fast
@@ -34,9 +38,12 @@ def content_import(obj: Obj, pack: str, prune: bool, force: bool) -> None:
     rt = obj.runtime
     with obj.transaction() as session:
         report = import_pack(session, read_pack(pack), source=pack, now=rt.now(),
-                             districts=obj.settings.bot.districts, prune=prune, force=force)
+                             districts=obj.settings.bot.districts, prune=prune, force=force,
+                             pack_wins=pack_wins)
         drafts = drafts_for_changes(session, obj.settings, rt.now(), report.changed_public)
     click.echo(f"{pack}: {report.summary()}")
+    for line in report.kept_lines():
+        click.echo(f"  {line}")
     if drafts:
         click.echo(f"draft campaigns for review: {', '.join(map(str, drafts))}")
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import click
 
 from bot.cli.common import Obj, fail, port_in_use
+from bot.cli.console import demo_login
+from bot.cli.console import start_in_thread as start_console
 from bot.secrets_check import refuse_published_secrets
 
 DEMO_OPENID = "oQZdemoCitizen00000000000001"
@@ -73,20 +75,29 @@ def _require_free_ports(host: str, port: int, sim: tuple[str, int] | None) -> No
 @click.option("--demo", is_flag=True, help="Migrate, load the sample pack, start the simulator.")
 @click.option("--sim-port", type=int, default=None,
               help="With --demo: the simulator's port (default: [wechat] api_base_url's).")
+@click.option("--console-port", type=int, default=None,
+              help="With --demo: the staff console's port (default: [console] port).")
 @click.pass_obj
 def serve(obj: Obj, host: str, port: int, workers: int, demo: bool,
-          sim_port: int | None) -> None:
-    """Run the webhook (gunicorn; in-process server + worker on the embedded Redis)."""
+          sim_port: int | None, console_port: int | None) -> None:
+    """Run the webhook (gunicorn; in-process server + worker on the embedded Redis).
+    With --demo the staff console starts too, and a demo admin login is printed."""
     from bot.app import create_app  # noqa: PLC0415 - keeps CLI start-up fast
     from bot.redisconn import is_embedded  # noqa: PLC0415 - keeps CLI start-up fast
 
     if sim_port and not demo:
         raise click.UsageError("--sim-port needs --demo (else run `qzbot simulator --port M`)")
     refuse_published_secrets(obj.settings, demo=demo)  # before anything listens or migrates
-    _require_free_ports(host, port, _demo_simulator(obj, sim_port) if demo else None)
+    if console_port and not demo:
+        raise click.UsageError("--console-port needs --demo (else run `qzbot console --port N`)")
+    sim = _demo_simulator(obj, sim_port) if demo else None
+    _require_free_ports(host, port, sim)
+    console_at = _demo_console_port(obj, host, port, sim, console_port) if demo else None
     logging.getLogger("qzbot").setLevel(obj.settings.log.level.upper())
     if demo:
         _prepare_demo(obj)
+    if console_at is not None:  # the staff console of the demo, with its admin login
+        demo_login(obj, start_console(obj, host, console_at))
     if is_embedded(obj.runtime.redis):
         from werkzeug.serving import run_simple  # noqa: PLC0415 - keeps CLI start-up fast
 
@@ -103,6 +114,23 @@ def serve(obj: Obj, host: str, port: int, workers: int, demo: bool,
     from bot.wsgi import run_gunicorn  # noqa: PLC0415 - keeps CLI start-up fast
 
     run_gunicorn(obj.config, host, port, workers)
+
+
+def _demo_console_port(obj: Obj, host: str, port: int, sim: tuple[str, int] | None,
+                       console_port: int | None) -> int | None:
+    """The demo console's port (`--console-port`, else [console] port), checked free. A
+    busy port given with --console-port stops the demo; a busy default only skips the
+    console (None), so a second demo on other ports still runs."""
+    chosen = console_port or obj.settings.console.port
+    taken = chosen == port or (sim is not None and chosen == sim[1])
+    if taken or port_in_use(host, chosen):
+        if console_port:
+            fail(f"port {chosen} is in use (the staff console's): choose one with "
+                 "--console-port N")
+        click.echo(f"port {chosen} is in use: the staff console is not started "
+                   "(choose its port with --console-port N)", err=True)
+        return None
+    return chosen
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""`qzbot staff add | disable | rotate-key | list`: staff accounts (push/actions.py).
+"""`qzbot staff add | disable | rotate-key | set-password | list`: staff accounts (push/actions.py).
 
 Identity: `--as NAME`; authentication: that account's key in $QZBOT_STAFF_KEY (or --key).
 The very first account (`qzbot staff add NAME --role admin` on an empty staff table) needs
@@ -71,6 +71,36 @@ def staff_rotate_key(obj: Obj, name: str, as_name: str, key: str | None) -> None
         rotated = actions.rotate_key(session, actor, name, rt.now())
     click.echo(f"staff {rotated.account.name}: new key (shown once; the old one no longer works):")
     click.echo(rotated.key)
+
+
+@staff.command("set-password")
+@click.argument("name")
+@click.option("--as", "as_name", default=None,
+              help="Acting account (default NAME itself; an admin for someone else's).")
+@key_option
+@click.option("--password-stdin", is_flag=True, help="Read the new password from stdin.")
+@click.pass_obj
+def staff_set_password(obj: Obj, name: str, as_name: str | None, key: str | None,
+                       password_stdin: bool) -> None:
+    """Set NAME's staff console password (so the first admin can log in to the console).
+
+    Authenticated by the acting account's key ($QZBOT_STAFF_KEY or --key). Set by an admin
+    for someone else, it must be changed at that account's first console login.
+    """
+    from push import actions  # noqa: PLC0415 - keeps CLI start-up fast
+
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New console password (12+ characters)", hide_input=True,
+                                confirmation_prompt=True)
+    rt = obj.runtime
+    with obj.transaction() as session:
+        actor = actions.login(session, as_name or name, staff_key(key))
+        account = actions.set_password(session, actor, name, password, rt.now())
+    click.echo(f"staff {account.name}: console password set"
+               + ("; it must be changed at the first login" if account.must_change_password
+                  else "") + ". Sessions of this account have ended.")
 
 
 @staff.command("list")

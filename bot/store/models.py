@@ -137,6 +137,73 @@ class Staff(Base):
     key_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # console login (issue 9): argon2id hash; None = no console password yet
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    # TOTP (RFC 6238) secret, encrypted with the app's secret key; enabled once confirmed
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # bumped on password reset, disable or role change: every older console session ends
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default="0")
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ApiToken(Base):
+    """A per-account API token for /api/v1: scoped, revocable, stored only as a sha256 hash."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists: "qzt_ab12cd"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list] = mapped_column(JSON)  # e.g. ["read", "write"]
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RecordRevision(Base):
+    """One version of a record as staff edit it: draft -> in_review -> published (or rejected,
+    withdrawn, superseded). `data` holds the full pack fields of that version."""
+
+    __tablename__ = "record_revisions"
+    __table_args__ = (Index("ix_record_revisions_key", "kind", "rid", "version"),
+                      Index("ix_record_revisions_state", "state"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    rid: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))  # "console" | "pack"
+    # the live record's digest when the draft was started: a stale draft is detected
+    base_digest: Mapped[str | None] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(64))
+    reviewer: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    from_unanswered: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class QuestionCount(Base):
+    """Citizens' text questions per day (Asia/Shanghai) and outcome, for the console."""
+
+    __tablename__ = "question_counts"
+    __table_args__ = (UniqueConstraint("day", "outcome", name="uq_question_counts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # ISO date in Asia/Shanghai
+    outcome: Mapped[str] = mapped_column(String(16))  # answer, list, fallback, smalltalk, ...
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Subscription(Base):
@@ -237,6 +304,8 @@ class AuditEntry(Base):
     """Who did what, when: every staff action and campaign transition."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_actor", "actor"),
+                      Index("ix_audit_log_object", "object_type", "object_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime)
@@ -244,3 +313,6 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
     detail: Mapped[dict] = mapped_column(JSON)
+    # the object acted on when it is not a campaign: ("staff", name), ("record", "faq:x"), ...
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(160))

@@ -22,7 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import to_utc_naive
-from bot.store.models import Follower, Interaction, Meta, Record, UnansweredQuery
+from bot.store.models import (
+    Follower,
+    Interaction,
+    Meta,
+    QuestionCount,
+    Record,
+    UnansweredQuery,
+)
 
 CONTENT_REVISION = "content_revision"
 
@@ -155,6 +162,27 @@ def record_unanswered(session: Session, text: str, now: datetime, count: int = 1
                                         first_at=to_utc_naive(first or now)))
     except IntegrityError:  # a concurrent insert won the race: count on its row
         session.execute(bump)
+
+
+def add_question_counts(session: Session, counts: dict[tuple[str, str], int]) -> None:
+    """Add citizens' question outcomes per (Asia/Shanghai day, outcome) to question_counts.
+
+    UPDATE count = count + n first (the row exists for all but the first batch of a day);
+    when it does not, INSERT in a savepoint, and on a concurrent insert's unique-key
+    violation add to its row: safe on both databases and across processes."""
+    for (day, outcome), n in sorted(counts.items()):  # one lock order in every process
+        if n < 1:
+            continue
+        bump = (update(QuestionCount)
+                .where(QuestionCount.day == day, QuestionCount.outcome == outcome)
+                .values(count=QuestionCount.count + n))
+        if session.execute(bump).rowcount:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(QuestionCount(day=day, outcome=outcome, count=n))
+        except IntegrityError:  # another process inserted the day's row first
+            session.execute(bump)
 
 
 def unanswered_report(session: Session, limit: int = 50) -> list[UnansweredQuery]:
