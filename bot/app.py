@@ -18,6 +18,7 @@ from bot.store.db import require_current_schema
 from bot.subscribemsg import APPLY_REDIRECT
 from bot.subscribemsg import bp as subscribemsg_bp
 from bot.webhook import Webhook, bp
+from cases.h5 import bp as cases_h5_bp
 from handlers.routes import build_router
 from handlers.search import SearchService
 from push.consent import apply_redirect
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.extensions[APPLY_REDIRECT] = apply_redirect
     app.register_blueprint(bp)
     app.register_blueprint(subscribemsg_bp)
+    app.register_blueprint(cases_h5_bp)  # /h5/apply, /h5/message, /h5/consent (issue 10)
     app.add_url_rule("/healthz", "healthz", lambda: healthz(runtime))
     return app
 

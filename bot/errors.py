@@ -147,3 +147,12 @@ class CampaignInvalid(QzbotError):
 
 class NotFound(QzbotError):
     """A referenced object (campaign, record, staff account, template) does not exist."""
+
+
+class CaseInvalid(QzbotError):
+    """Casework input that cannot be accepted (missing art.-29 fields, a wrong-type or
+    oversized upload, an unknown answer reason); `problems` lists every reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))

@@ -145,6 +145,36 @@ class ConsoleSettings:
 
 
 @dataclass(frozen=True)
+class CasesSettings:
+    """Casework (issue 10): working-day limits of 依申请公开 (regulation of 2019, arts. 30-33)
+    and 网民留言, and where uploaded files go. Every limit counts working days, the day of
+    receipt being day 0."""
+
+    # 留言 category -> working days to reply, counted from acceptance
+    message_limits: dict[str, int] = field(default_factory=lambda: {
+        "咨询": 5, "建议": 10, "投诉举报": 15, "求助": 5})
+    # working days a department has to sign for (or return) a transferred 留言
+    sign_for_days: int = 1
+    # an application's answer period (art. 33)
+    application_days: int = 20
+    # the 补正 notice must go out within this many working days of receipt (art. 30)
+    correction_notice_days: int = 7
+    # the applicant's time to correct, unless staff give another (art. 30: "reasonable")
+    correction_limit_days: int = 15
+    # a third party's time to give its opinion (art. 32); not counted in the answer period
+    consultation_days: int = 15
+    # an extension of the answer period (art. 33, approved by the head of the office)
+    extension_days: int = 20
+    # uploaded identity proofs and answer documents: a folder outside the web root
+    # (relative to the config file's folder)
+    upload_dir: str = "var/case_files"
+    # largest upload accepted, MB
+    max_upload_mb: int = 10
+    # due-soon alerts: working days before the due date (T-0 = the due day); overdue always
+    alert_levels: tuple[str, ...] = ("5", "2", "0")
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """Logging."""
 
@@ -162,6 +192,7 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     push: PushSettings = field(default_factory=PushSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    cases: CasesSettings = field(default_factory=CasesSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     def replace(self, **sections: dict[str, Any]) -> Settings:
@@ -202,6 +233,9 @@ def _coerce(value: Any, typ: Any, where: str, problems: list[str]) -> Any:
                 raise ValueError("expected a table")
             if typ.__args__[1] is Any:
                 return value
+            if typ.__args__[1] is int:
+                return {str(k): _coerce(v, int, f"{where}.{k}", problems)
+                        for k, v in value.items()}
             return {str(k): str(v) for k, v in value.items()}
     except (ValueError, TypeError, tomllib.TOMLDecodeError) as exc:
         problems.append(f"{where}: {exc}")
@@ -253,6 +287,9 @@ def load_settings(path: str | os.PathLike | None = None,
     if path and DATABASE_URL_ENV not in env:
         url = resolve_sqlite_url(settings.database.url, Path(path).resolve().parent)
         settings = settings.replace(database={"url": url})
+    if path and not Path(settings.cases.upload_dir).is_absolute():
+        folder = Path(path).resolve().parent
+        settings = settings.replace(cases={"upload_dir": str(folder / settings.cases.upload_dir)})
     validate(settings)
     return settings
 
@@ -316,6 +353,7 @@ def validate(settings: Settings) -> None:
     if settings.bot.reply_limit_bytes > 2048 or settings.bot.reply_limit_bytes < 256:
         problems.append("[bot] reply_limit_bytes: 256..2048")
     problems += _push_problems(settings.push)
+    problems += _cases_problems(settings.cases)
     if not settings.security.secret_key:
         problems.append(f"[security] secret_key: required (env {ENV_PREFIX}SECURITY__SECRET_KEY)")
     if problems:
@@ -367,4 +405,24 @@ def _push_problems(push: PushSettings) -> list[str]:
             problems.append(f"{where}: channel must be subscribe or template")
         if not isinstance(spec.get("fields", {}), dict) or not spec.get("fields"):
             problems.append(f"{where}: fields must be a table of key = source")
+    return problems
+
+
+def _cases_problems(cases: CasesSettings) -> list[str]:
+    """Problems in [cases]: limits are positive working-day counts within the law's bounds."""
+    problems = []
+    for category, days in cases.message_limits.items():
+        if not isinstance(days, int) or not 1 <= days <= 60:
+            problems.append(f"[cases] message_limits.{category}: 1..60 working days")
+    numbers = {"sign_for_days": (1, 10), "application_days": (1, 20),
+               "correction_notice_days": (1, 7), "correction_limit_days": (1, 60),
+               "consultation_days": (1, 15), "extension_days": (1, 20),
+               "max_upload_mb": (1, 50)}
+    for key, (low, high) in numbers.items():
+        if not low <= getattr(cases, key) <= high:
+            problems.append(f"[cases] {key}: {low}..{high}")
+    if not cases.upload_dir:
+        problems.append("[cases] upload_dir: required")
+    if any(not level.isdigit() or int(level) > 20 for level in cases.alert_levels):
+        problems.append("[cases] alert_levels: working days before the due date, 0..20")
     return problems

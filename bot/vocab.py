@@ -246,3 +246,192 @@ OUTCOME_LABELS: dict[str, str] = {
     "navigation": "菜单翻页", "pick": "选择编号", "intent": "订阅办理", "empty": "空消息",
     "error": "系统故障", "other": "其他",
 }
+
+
+# --- casework (issue 10): 依申请公开 applications and 网民留言 -----------------------------
+# Stored strings are the English values; the labels are what staff and citizens read. The
+# answer types and their reasons are the exact row names of the yearly report's table 三
+# (国办公开办函〔2021〕30号), so the report counts cases by these strings as they are.
+
+
+class CaseKind(StrEnum):
+    """What a case is: an application under the 2019 regulation, or a citizen's message."""
+
+    APPLICATION = "application"
+    MESSAGE = "message"
+
+
+CASE_KIND_LABELS: dict[str, str] = {"application": "依申请公开", "message": "网民留言"}
+
+
+class CaseRole(StrEnum):
+    """Casework roles (Staff.case_roles), beside the console role: the registrar takes cases
+    in and routes them, a handler works the cases of his department, the head of the
+    disclosure office reviews answers and approves extensions (art. 33)."""
+
+    REGISTRAR = "registrar"
+    HANDLER = "handler"
+    OFFICE_HEAD = "office_head"
+
+
+CASE_ROLE_LABELS: dict[str, str] = {"registrar": "登记员", "handler": "承办人",
+                                    "office_head": "公开办负责人"}
+
+
+class ApplicationState(StrEnum):
+    """registered (online, receipt not yet confirmed: art. 31) -> reviewing (receipt date set,
+    answer clock running) -> [correction -> reviewing] -> handling (assigned to a department)
+    [-> consultation -> handling] -> answer_drafted -> answer_review -> delivering ->
+    archived; closed = 其他处理 (e.g. no correction in time). An extension is an event on
+    handling, not a state."""
+
+    REGISTERED = "registered"
+    REVIEWING = "reviewing"
+    CORRECTION = "correction"
+    HANDLING = "handling"
+    CONSULTATION = "consultation"
+    ANSWER_DRAFTED = "answer_drafted"
+    ANSWER_REVIEW = "answer_review"
+    DELIVERING = "delivering"
+    ARCHIVED = "archived"
+    CLOSED = "closed"
+
+
+APPLICATION_STATE_LABELS: dict[str, str] = {
+    "registered": "登记", "reviewing": "审核", "correction": "补正中", "handling": "办理",
+    "consultation": "征求第三方意见", "answer_drafted": "答复拟稿", "answer_review": "答复审核",
+    "delivering": "送达", "archived": "归档", "closed": "其他处理",
+}
+APPLICATION_FINAL_STATES = frozenset({"archived", "closed"})
+
+
+class MessageState(StrEnum):
+    """submitted -> accepted | rejected (reason) ; accepted -> transferred (department,
+    sign-for deadline) -> signed | returned (-> transferred again) ; signed -> handling
+    (reply drafted; extension request) -> reply_review -> replied (the citizen sees it only
+    after review) -> visited (the citizen's rating) -> closed (办结) | redo (重办) -> handling."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    TRANSFERRED = "transferred"
+    SIGNED = "signed"
+    RETURNED = "returned"
+    HANDLING = "handling"
+    REPLY_REVIEW = "reply_review"
+    REPLIED = "replied"
+    VISITED = "visited"
+    REDO = "redo"
+    CLOSED = "closed"
+
+
+MESSAGE_STATE_LABELS: dict[str, str] = {
+    "submitted": "已提交", "accepted": "已受理", "rejected": "不予受理", "transferred": "转办",
+    "signed": "已签收", "returned": "退回", "handling": "办理中", "reply_review": "答复审核",
+    "replied": "已答复", "visited": "已回访", "redo": "重办", "closed": "办结",
+}
+MESSAGE_FINAL_STATES = frozenset({"rejected", "closed"})
+
+
+def case_state_label(kind: str, state: str) -> str:
+    """The Chinese name of a case's state (the stored value when it is unknown)."""
+    labels = APPLICATION_STATE_LABELS if kind == CaseKind.APPLICATION else MESSAGE_STATE_LABELS
+    return labels.get(state, state)
+
+
+# Answer types (art. 36) = the result rows of the yearly report's table 三, with their reasons
+# (sub-rows) in the report's order; a type with no reasons takes none. The stored strings are
+# the short names of ../shared/docs/disclosure-rules.md; ANSWER_REASON_LABELS gives each the
+# row wording of the 2021 report template, for answer documents and the report.
+ANSWER_TYPES: tuple[str, ...] = ("已主动公开", "予以公开", "部分公开", "不予公开", "无法提供",
+                                 "不予处理", "其他处理")
+ANSWER_REASONS: dict[str, tuple[str, ...]] = {
+    "已主动公开": (),
+    "予以公开": (),
+    "部分公开": (),
+    "不予公开": ("国家秘密", "其他法律行政法规禁止", "危及\"三安全一稳定\"", "保护第三方合法权益",
+                 "三类内部事务信息", "四类过程性信息", "行政执法案卷", "行政查询事项"),
+    "无法提供": ("本机关不掌握", "没有现成信息需另行制作", "补正后仍不明确"),
+    "不予处理": ("信访举报投诉类", "重复申请", "要求提供公开出版物", "无正当理由大量反复申请",
+                 "要求确认或重新出具已获取信息"),
+    "其他处理": ("逾期不补正", "逾期不缴费", "其他"),
+}
+ANSWER_REASON_LABELS: dict[str, str] = {
+    "国家秘密": "属于国家秘密", "其他法律行政法规禁止": "其他法律行政法规禁止公开",
+    "危及\"三安全一稳定\"": "危及“三安全一稳定”", "保护第三方合法权益": "保护第三方合法权益",
+    "三类内部事务信息": "属于三类内部事务信息", "四类过程性信息": "属于四类过程性信息",
+    "行政执法案卷": "属于行政执法案卷", "行政查询事项": "属于行政查询事项",
+    "本机关不掌握": "本机关不掌握相关政府信息",
+    "没有现成信息需另行制作": "没有现成信息需要另行制作",
+    "补正后仍不明确": "补正后申请内容仍不明确", "信访举报投诉类": "信访举报投诉类申请",
+    "重复申请": "重复申请", "要求提供公开出版物": "要求提供公开出版物",
+    "无正当理由大量反复申请": "无正当理由大量反复申请",
+    "要求确认或重新出具已获取信息": "要求行政机关确认或重新出具已获取信息",
+    "逾期不补正": "申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
+    "逾期不缴费": "申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
+    "其他": "其他",
+}
+# the reason the alert job records when no correction arrived in time (art. 30)
+LAPSED_CORRECTION_REASON = "逾期不补正"
+# the applicant columns of table 三
+APPLICANT_TYPES: tuple[str, ...] = ("自然人", "商业企业", "科研机构", "社会公益组织",
+                                    "法律服务机构", "其他")
+
+CASE_CHANNELS: dict[str, str] = {"h5": "网上申请", "chat": "微信留言", "letter": "信函",
+                                 "fax": "传真", "email": "电子邮件", "in_person": "当面提交"}
+STAFF_CHANNELS = ("letter", "fax", "email", "in_person")  # registered by staff (art. 29, 31)
+DELIVERY_FORMS: tuple[str, ...] = ("纸质", "电子")
+DELIVERY_WAYS: tuple[str, ...] = ("邮寄", "自取", "电子邮件", "微信")
+
+# 网民留言 categories: working-day limits in [cases] message_limits
+MESSAGE_CATEGORIES: tuple[str, ...] = ("咨询", "建议", "投诉举报", "求助")
+RATINGS: tuple[str, ...] = ("满意", "基本满意", "不满意")
+
+
+class ClockKind(StrEnum):
+    """A CaseClock segment: the answer period (applications), the applicant's 补正 limit,
+    a third-party consultation, a 留言's sign-for limit and its reply limit."""
+
+    ANSWER = "answer"
+    CORRECTION = "correction"
+    CONSULTATION = "consultation"
+    SIGN_FOR = "sign_for"
+    REPLY = "reply"
+
+
+CLOCK_KIND_LABELS: dict[str, str] = {"answer": "答复期限", "correction": "补正期限",
+                                     "consultation": "征求意见期限", "sign_for": "签收期限",
+                                     "reply": "答复期限"}
+
+
+class ClockStatus(StrEnum):
+    """running (counts), paused (consultation or 补正: `paused_on` set), done, lapsed."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    LAPSED = "lapsed"
+
+
+ALERT_LEVELS: tuple[str, ...] = ("T-5", "T-2", "T-0", "overdue")
+ALERT_LEVEL_LABELS: dict[str, str] = {"T-5": "5个工作日内到期", "T-2": "2个工作日内到期",
+                                      "T-0": "今日到期", "overdue": "已超期"}
+
+
+class CaseNotice(StrEnum):
+    """What a citizen is told about his case (CaseEvent.detail["notify"]; cases/notify.py)."""
+
+    RECEIVED = "received"  # an application's receipt confirmed / a 留言 registered
+    ACCEPTED = "accepted"  # a 留言 accepted
+    REJECTED = "rejected"  # a 留言 not accepted (reason)
+    CORRECTION = "correction"  # 补正 needed (what, and by when)
+    EXTENDED = "extended"  # answer period extended (art. 33), new due date
+    ANSWERED = "answered"  # the answer (application delivered by WeChat, or 留言 reply)
+    CLOSED = "closed"  # closed without an answer (其他处理, e.g. no correction in time)
+    VISIT = "visit"  # 回访: please rate the reply (满意 / 基本满意 / 不满意)
+
+
+CASE_NOTICE_LABELS: dict[str, str] = {
+    "received": "已收到", "accepted": "已受理", "rejected": "不予受理", "correction": "需要补正",
+    "extended": "延期答复", "answered": "已答复", "closed": "已终止", "visit": "请评价",
+}

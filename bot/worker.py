@@ -24,17 +24,23 @@ import multiprocessing
 import os
 import threading
 import time
+from datetime import timedelta
 from multiprocessing.process import BaseProcess
 
 from rq import Queue, SimpleWorker, Worker
 from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
+from sqlalchemy import select
 
 from bot import jobs
+from bot.clock import to_utc_naive
 from bot.logs import setup_logging
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.store.db import transaction
+from bot.store.models import CaseEvent
+from cases import jobs as case_jobs
+from cases import notify as case_notify
 from push import (
     followups,  # noqa: F401 - the replies job: loaded once, not per forked job
     recovery,
@@ -69,10 +75,45 @@ def sweep_interval(rt: Runtime) -> float:
 def safe_sweep(rt: Runtime) -> dict[str, int]:
     """One sweep; an error is logged (with traceback), never fatal to the worker."""
     try:
-        return push_jobs.sweep(rt)
+        done = push_jobs.sweep(rt)
     except Exception:  # process boundary: the next sweep tries again
         log.exception("push sweep failed")
-        return {}
+        done = {}
+    try:
+        casework_tick(rt)
+    except Exception:  # process boundary: the next tick tries again
+        log.exception("casework alerts failed")
+    return done
+
+
+CASE_TICK_SECONDS = 600  # casework alerts and lost notices: every 10 minutes, one process
+CASE_TICK_KEY = "qzbot:cases:tick"
+NOTICE_GRACE = timedelta(minutes=15)  # a notice this old with no final record was lost
+
+
+def casework_tick(rt: Runtime, force: bool = False) -> dict[str, int] | None:
+    """Every CASE_TICK_SECONDS, in one process of all (a Redis SET NX lease): record the due-soon
+    and overdue alerts and close lapsed corrections (cases.jobs.run_alerts, idempotent), then
+    queue the citizen notices those produced and any notice whose enqueue was lost (Redis
+    down at the time). None when another process had the tick."""
+    if not force and not rt.redis.set(CASE_TICK_KEY, str(os.getpid()), nx=True,
+                                      ex=CASE_TICK_SECONDS):
+        return None
+    now = rt.now()
+    with transaction(rt.sessions) as session:
+        run = case_jobs.run_alerts(session, rt.settings, now)
+    with rt.sessions() as session:
+        unsent = case_notify.unsent_notices(session)
+        cutoff = to_utc_naive(now - NOTICE_GRACE)
+        lost = [e.id for e in session.scalars(select(CaseEvent).where(
+            CaseEvent.id.in_(unsent or [0]), CaseEvent.at < cutoff))
+            if e.id not in run.notices]
+    queued = case_notify.enqueue_notices(rt, [*run.notices, *lost])
+    if run.total or run.lapsed or lost:
+        log.info("casework tick: %d clock(s) checked, alerts %s, lapsed %d, notices queued %d",
+                 run.checked, run.sent, len(run.lapsed), queued)
+    return {"checked": run.checked, "alerts": run.total, "lapsed": len(run.lapsed),
+            "queued": queued}
 
 
 def start_sweeper(rt: Runtime, interval: float | None = None) -> threading.Event:

@@ -29,6 +29,7 @@ from console import auth
 from console.api import install as install_api
 from console.api.errors import http_error as api_http_error
 from console.views import BLUEPRINTS, NAV
+from console.views.cases import nav_casework
 from console.web import RUNTIME, close_db, cn_time, iso_time
 
 log = logging.getLogger("qzbot.console")
@@ -103,8 +104,10 @@ def _nav(app: Flask) -> list[tuple[str, str]]:
     if not current_user.is_authenticated:
         return []
     role = current_user.role
+    casework = role != "admin" and nav_casework()  # issue 10: accounts with casework roles
     return [(endpoint, label) for endpoint, label, roles in NAV
-            if endpoint in app.view_functions and (not roles or role == "admin" or role in roles)]
+            if endpoint in app.view_functions and (not roles or role == "admin" or role in roles
+                                                    or ("casework" in roles and casework))]
 
 
 def _headers(resp: Response) -> Response:

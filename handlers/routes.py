@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from bot.router import Router, is_event, is_type
 from bot.settings import Settings
-from handlers import consent, events, media, menu, subscription, text
+from handlers import cases, consent, events, media, menu, subscription, text
 from handlers.fallback import polite
 
 
 def build_router(settings: Settings) -> Router:
     """The router of the citizen webhook: first match wins; unknown types get `polite`."""
     router = Router(fallback=polite)
+    # casework first (issue 10): 留言 …, 查询 <编号>, 申请公开, 满意/基本满意/不满意 while a
+    # case awaits 回访; anything else (查询 公交线路 …) returns None and falls through
+    router.add("cases", cases.is_case_text, cases.handle_text)
     # before "text": 订阅/退订/我的订阅/全部退订 commands and the same in natural words
     # ("不想再收到推送了", handlers.intents); questions fall through to search
     router.add("subscription", subscription.is_command, subscription.handle_command)
@@ -26,6 +29,7 @@ def build_router(settings: Settings) -> Router:
     router.add("unsubscribe", is_event("unsubscribe"), events.handle_unsubscribe)
     router.add("scan", is_event("scan"), events.handle_scan)
     router.add("location_event", is_event("location"), events.handle_location_event)
+    router.add("cases_click", is_event("click"), cases.handle_click)  # case:* menu actions
     router.add("click", is_event("click"), menu.handle_click)
     router.add("view", is_event("view"), events.handle_view)
     router.add("consent", is_event(*consent.CONSENT_EVENTS), consent.handle_consent)

@@ -46,6 +46,13 @@ ROLES: dict[str, tuple[str, ...]] = {
     "api_questions.unanswered": (),
     "api_accounts.me": (),
     "api_accounts.list_staff": ("admin",),
+    # casework (issue 10): any casework role or admin; cases.actions decides per case
+    "api_cases.list_cases": ("casework",),
+    "api_cases.list_steps": ("casework",),
+    "api_cases.list_departments": ("casework",),
+    "api_cases.get_case": ("casework",),
+    "api_cases.take_step": ("casework",),
+    "api_cases.register_application": ("casework",),
 }
 PUBLIC = {"api-docs.openapi_json"}  # the OpenAPI document describes, it reveals no data
 ARGS = {"int": 987654, "default": "nope"}

@@ -195,6 +195,13 @@ def test_login_returns_to_the_page_asked_for_but_never_off_site(runtime):
     resp = client.post("/login?next=//evil.example/x", data={
         "csrf_token": token, "name": "wang", "password": PASSWORD})
     assert resp.headers["Location"] == "/"
+    for sneaky in ("/\t/evil.example/x", "/\n/evil.example", "/%09/evil.example".replace(
+            "%09", "\x0b"), "https://evil.example/", "/\\evil.example"):
+        client = console_app(runtime).test_client()
+        token = csrf_token(client, "/login")
+        resp = client.post("/login", query_string={"next": sneaky}, data={
+            "csrf_token": token, "name": "wang", "password": PASSWORD})
+        assert resp.headers["Location"] == "/", sneaky  # browsers drop tabs: "//evil"
 
 
 def test_wrong_password_and_unknown_name_get_the_same_answer(runtime):

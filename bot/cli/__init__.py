@@ -18,6 +18,8 @@ import logging
 
 import click
 
+from bot.cli.calendar import calendar
+from bot.cli.cases import case
 from bot.cli.common import Obj, fail
 from bot.cli.console import console
 from bot.cli.content import content
@@ -47,6 +49,8 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 for command in (db, content, report, serve, ask, worker, simulator, console, staff, push):
     cli.add_command(command)
+cli.add_command(calendar)  # working-day calendar (issue 10)
+cli.add_command(case)  # casework for scripts (issue 10)
 
 
 def main() -> None:

@@ -15,11 +15,18 @@ def db() -> None:
 @db.command("upgrade")
 @click.pass_obj
 def db_upgrade(obj: Obj) -> None:
-    """Apply schema migrations (Alembic) up to the newest."""
-    from bot.store.db import schema_status, upgrade  # noqa: PLC0415 - keeps CLI start-up fast
+    """Apply schema migrations (Alembic) up to the newest, then seed the working-day calendar
+    (official years from the `holidays` package; idempotent, imported years are kept)."""
+    from bot.store.db import schema_status, transaction, upgrade  # noqa: PLC0415 - start-up
+    from cases import calendar  # noqa: PLC0415 - keeps CLI start-up fast
 
     upgrade(obj.runtime.engine)
     click.echo(f"database at revision {schema_status(obj.runtime.engine)[0]}")
+    with transaction(obj.runtime.sessions) as session:
+        cal = calendar.load(session, obj.runtime.now())
+    official = sorted(y for y in range(2004, obj.runtime.now().year + 2) if cal.is_official(y))
+    if official:
+        click.echo(f"working-day calendar: official {official[0]}-{official[-1]}")
 
 
 @db.command("status")

@@ -23,12 +23,14 @@ def _prepare_demo(obj: Obj) -> None:
     """Embedded demo: schema, sample pack, a local WeChat API simulator if pointed at one."""
     from bot.content.pack import SAMPLE_PACK, import_pack, read_pack  # noqa: PLC0415 - start-up
     from bot.store.db import transaction, upgrade  # noqa: PLC0415 - keeps CLI start-up fast
+    from cases import calendar  # noqa: PLC0415 - keeps CLI start-up fast
 
     rt = obj.runtime
     upgrade(rt.engine)
     with transaction(rt.sessions) as session:
         report = import_pack(session, read_pack(SAMPLE_PACK), source=str(SAMPLE_PACK),
                              now=rt.now(), districts=obj.settings.bot.districts)
+        calendar.load(session, rt.now())  # the working-day calendar, seeded once (idempotent)
     click.echo(f"sample pack (demo content): {report.summary()}")
     base = urlsplit(obj.settings.wechat.api_base_url)
     if base.hostname in LOCAL_HOSTS and base.port:

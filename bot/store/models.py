@@ -6,11 +6,12 @@ disclosure values are defined in bot.vocab and re-exported here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     Index,
@@ -147,6 +148,10 @@ class Staff(Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
                                                        server_default="0")
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # casework (issue 10): roles beside `role` ("registrar", "handler", "office_head"; None =
+    # none) and the department whose cases the account handles
+    case_roles: Mapped[list | None] = mapped_column(JSON)
+    department_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiToken(Base):
@@ -316,3 +321,152 @@ class AuditEntry(Base):
     # the object acted on when it is not a campaign: ("staff", name), ("record", "faq:x"), ...
     object_type: Mapped[str | None] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(160))
+
+
+# --- casework (issue 10): working-day calendar, 依申请公开 applications, 网民留言 ------------
+
+
+class CalendarYear(Base):
+    """A year of the working-day calendar: "official" (from the State Council's holiday notice,
+    with its source) or "provisional" (statutory holidays, no make-up days, until it is)."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16))  # official | provisional
+    source: Mapped[str | None] = mapped_column(Text)  # URL or package of the official notice
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CalendarDay(Base):
+    """A day that differs from Monday-Friday: a holiday (休) or a make-up working day (班)."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
+    name: Mapped[str] = mapped_column(String(32), default="")
+
+
+class Department(Base):
+    """A department cases are assigned to (局各科室, 市道管处, 市水运处 ...)."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Case(Base):
+    """One 依申请公开 application (kind "application") or 网民留言 (kind "message").
+
+    `applicant` holds the article-29 fields (personal data: shown masked to roles that do not
+    need them); `state` is the workflow state; due dates live in CaseClock rows."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_kind_state", "kind", "state"),
+                      Index("ix_cases_openid", "openid"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)  # tracking number
+    kind: Mapped[str] = mapped_column(String(16))  # application | message
+    state: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(16))  # h5 chat letter fax email in_person
+    openid: Mapped[str | None] = mapped_column(String(64))
+    query_code_hash: Mapped[str] = mapped_column(String(64))  # 查询码, sha256 (shown once)
+    applicant: Mapped[dict] = mapped_column(JSON)
+    applicant_type: Mapped[str | None] = mapped_column(String(16))  # 自然人, 商业企业, ...
+    subject: Mapped[str] = mapped_column(Text)  # description of the information / 留言 text
+    document_no: Mapped[str | None] = mapped_column(String(64))  # 文号
+    category: Mapped[str | None] = mapped_column(String(16))  # 留言: 咨询 建议 投诉举报 求助
+    delivery_form: Mapped[str | None] = mapped_column(String(32))  # 纸质 / 电子 ...
+    delivery_way: Mapped[str | None] = mapped_column(String(32))  # 邮寄 / 自取 / 电子邮件 / 微信
+    submitted_at: Mapped[datetime] = mapped_column(DateTime)
+    received_on: Mapped[date | None] = mapped_column(Date)  # article 31 receipt date
+    due_on: Mapped[date | None] = mapped_column(Date)  # the running answer deadline (copy)
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    department_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    handler: Mapped[str | None] = mapped_column(String(64))
+    answer_type: Mapped[str | None] = mapped_column(String(24))  # 予以公开 ... (report rows)
+    answer_reason: Mapped[str | None] = mapped_column(String(64))  # sub-row of the report
+    answer_text: Mapped[str | None] = mapped_column(Text)
+    answer_author: Mapped[str | None] = mapped_column(String(64))
+    answer_reviewer: Mapped[str | None] = mapped_column(String(64))
+    answered_on: Mapped[date | None] = mapped_column(Date)
+    delivered_on: Mapped[date | None] = mapped_column(Date)
+    delivered_how: Mapped[str | None] = mapped_column(String(32))
+    rating: Mapped[str | None] = mapped_column(String(8))  # 满意 基本满意 不满意
+    converted_from: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CaseEvent(Base):
+    """The case's timeline: every transition and note, with actor and time (also audited)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str | None] = mapped_column(String(24))
+    detail: Mapped[dict] = mapped_column(JSON)
+
+
+class CaseClock(Base):
+    """One segment of a case's legal clock: the answer period (20 working days), a 补正
+    notice (7), a third-party consultation (15, not counted in the answer period), an
+    extension (+20), a 留言 sign-for or reply limit. due = `started_on` + `working_days` +
+    `paused_days` working days, recomputed when the calendar changes."""
+
+    __tablename__ = "case_clocks"
+    __table_args__ = (Index("ix_case_clocks_open", "status", "due_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # answer correction consultation sign_for reply
+    started_on: Mapped[date] = mapped_column(Date)
+    working_days: Mapped[int] = mapped_column(Integer)
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    paused_on: Mapped[date | None] = mapped_column(Date)  # set while paused
+    due_on: Mapped[date] = mapped_column(Date)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12))  # running paused done lapsed
+    ended_on: Mapped[date | None] = mapped_column(Date)
+
+
+class CaseFile(Base):
+    """An uploaded file (identity proof, answer document), stored outside the web root."""
+
+    __tablename__ = "case_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    purpose: Mapped[str] = mapped_column(String(24))  # identity_proof | answer | other
+    filename: Mapped[str] = mapped_column(String(200))  # the uploader's name (display only)
+    stored_name: Mapped[str] = mapped_column(String(80))  # random name in [cases] upload_dir
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CaseAlert(Base):
+    """A due-soon / overdue alert sent for one clock at one level: unique, so the scheduled
+    alert job is idempotent."""
+
+    __tablename__ = "case_alerts"
+    __table_args__ = (UniqueConstraint("clock_id", "level", "due_on", name="uq_case_alert"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Integer, index=True)
+    clock_id: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(8))  # T-5 T-2 T-0 overdue
+    due_on: Mapped[date] = mapped_column(Date)
+    sent_at: Mapped[datetime] = mapped_column(DateTime)

@@ -15,11 +15,12 @@ from flask import Flask
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
 
-from console.api import accounts, audit, campaigns, questions, records
+from console.api import accounts, audit, campaigns, cases, questions, records
 from console.api.errors import ErrorSchema
 
 PREFIX = "/api/v1"
-BLUEPRINTS = [campaigns.bp, records.bp, audit.bp, questions.bp, accounts.bp]
+BLUEPRINTS = [campaigns.bp, records.bp, audit.bp, questions.bp, accounts.bp,
+              cases.bp]  # casework (issue 10)
 
 
 class QzApi(Api):

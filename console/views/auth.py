@@ -108,6 +108,10 @@ def _safe_next(target: str | None) -> str | None:
     """A local path to go to after the login (never another host)."""
     if not target:
         return None
+    # browsers drop tabs and newlines inside URLs ("/\t/evil.example" becomes
+    # "//evil.example"): refuse any whitespace or control character outright
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7f for c in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
             or "\\" in target:

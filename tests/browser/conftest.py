@@ -11,6 +11,8 @@ What runs, per test (function scope, so tests stay independent; ~0.5 s to build)
   127.0.0.1:<free port>, [console] secure_cookies = false (plain http on loopback);
 - the citizen webhook app in-process, talked to with tests/wx.py's WeChat stand-in, so a test
   can ask a question before and after a record is published;
+- casework (issue 10): [cases] upload_dir in the test's tmp_path; `add_department` and
+  `caseworker` (an account with casework roles and a department) set casework up;
 - push delivery: approving in the browser enqueues the fan-out (the view does it after its
   commit); `Stack.deliver(campaign_id)` then runs burst RQ SimpleWorkers in this process
   (tests/pushkit.drain), which send to the simulator.
@@ -54,6 +56,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from bot.jobs import use_runtime
 from bot.runtime import Runtime, build_runtime
 from bot.store.models import Staff
+from cases import actions as case_actions
 from console import create_console_app
 from push import accounts as push_accounts
 from push.accounts import encrypt_secret, hash_password
@@ -256,6 +259,7 @@ def stack(sqlite_template, tmp_path, redis_client, sim, make_app,
         f"sqlite:///{path}",
         wechat={"api_base_url": sim.url, "api_timeout_seconds": 2},
         console={"secure_cookies": False},
+        cases={"upload_dir": str(tmp_path / "case_files")},
         push={"templates": TEMPLATES, "rate_limits": RATES, "batch_size": 50,
               "concurrency": 4, "lease_seconds": 3})
     rt = build_runtime(settings, redis_client=redis_client, clock=TickingClock(NOW))
@@ -293,6 +297,39 @@ def second(browser: Browser, browser_context_args: dict[str, Any]) -> Iterator[P
         yield ctx.new_page()
     finally:
         ctx.close()
+
+
+# --- casework (issue 10): departments and casework roles as test setup -----------------------
+
+
+def _an_admin(s: Any, rt: Runtime) -> Staff:
+    """An active admin row to set casework up with (one is made, without a login, if none)."""
+    with rt.sessions() as look:
+        found = look.query(Staff.id).filter_by(role="admin", active=True).first()
+    admin_id = found[0] if found else make_staff(rt, "case-admin", "admin").id
+    return s.get(Staff, admin_id)
+
+
+def add_department(stack: Stack, name: str) -> int:
+    """A department (cases.actions.add_department as an admin); its id."""
+    with stack.rt.sessions() as s:
+        department = case_actions.add_department(s, _an_admin(s, stack.rt), name,
+                                                 stack.rt.now())
+        s.commit()
+        return department.id
+
+
+def caseworker(stack: Stack, name: str, role: str, case_roles: tuple[str, ...],
+               department_id: int | None = None) -> Account:
+    """`stack.account(name, role)` holding casework roles (registrar, handler, office_head)
+    and a department (cases.actions.set_case_roles as an admin): set-up, not under test (the
+    roles page has its own tests)."""
+    account = stack.account(name, role)
+    with stack.rt.sessions() as s:
+        case_actions.set_case_roles(s, _an_admin(s, stack.rt), name, case_roles,
+                                    department_id, stack.rt.now())
+        s.commit()
+    return account
 
 
 def staff_row(rt: Runtime, name: str) -> Staff:
