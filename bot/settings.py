@@ -142,6 +142,9 @@ class ConsoleSettings:
     lockout_minutes: int = 15
     # API tokens expire after this many days (0 = never)
     api_token_days: int = 90
+    # reverse proxies in front of the console (nginx = 1) whose X-Forwarded-For/-Proto are
+    # trusted; 0 = none (the client address is the socket's: login limits per address)
+    trusted_proxies: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,8 @@ class CasesSettings:
     max_upload_mb: int = 10
     # due-soon alerts: working days before the due date (T-0 = the due day); overdue always
     alert_levels: tuple[str, ...] = ("5", "2", "0")
+    # cases (留言 and applications) one citizen may file per day; 0 = no limit
+    max_new_per_day: int = 10
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ deadlines are counted by cases.calendar.WorkCalendar (working days with 调休).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -219,6 +219,9 @@ REGISTRARS = frozenset({CaseRole.REGISTRAR.value, CaseRole.OFFICE_HEAD.value})
 HEADS = frozenset({CaseRole.OFFICE_HEAD.value})
 HANDLERS = frozenset({CaseRole.HANDLER.value})
 DUE_SOON_DAYS = 2
+# a staff-given receipt date older than this is refused: a typo (last year) or a backdated
+# case would get a nonsense deadline and move between the yearly report's years
+RECEIPT_MAX_AGE_DAYS = 60
 
 # use-case -> (roles that may call it, does a handler have to be the case's own)
 RULES: dict[str, frozenset[str]] = {
@@ -338,9 +341,13 @@ def _event(session: Session, case: Case, actor: str, action: str, now: datetime,
     event = CaseEvent(case_id=case.id, at=to_utc_naive(now), actor=actor, action=action,
                       from_state=from_state, to_state=case.state, detail=clean)
     session.add(event)
+    # citizens' words and file names (often "<name>_<id number>.jpg") stay on the timeline,
+    # which only casework roles read; the audit log (content reviewers too) gets a count
+    audited = {k: v for k, v in clean.items() if k not in ("text", "what")}
+    if "files" in audited:
+        audited["files"] = len(audited["files"] or ())
     audit(session, actor, f"case.{action}", now, object_type="case", object_id=case.number,
-          from_state=from_state, to_state=case.state,
-          **{k: v for k, v in clean.items() if k not in ("text", "what")})
+          from_state=from_state, to_state=case.state, **audited)
     session.flush()
     return event
 
@@ -467,6 +474,24 @@ def _open_answer_clock(session: Session, settings: Settings, cal: WorkCalendar, 
 def _check_receipt_date(received_on: date, today: date) -> None:
     if received_on > today:
         raise CaseInvalid(["received_on: cannot be in the future"])
+    if received_on < today - timedelta(days=RECEIPT_MAX_AGE_DAYS):
+        raise CaseInvalid([f"received_on: more than {RECEIPT_MAX_AGE_DAYS} days ago "
+                           "(a wrong year?)"])
+
+
+def _check_daily_limit(session: Session, settings: Settings, openid: str | None,
+                       now: datetime) -> None:
+    """A citizen files at most [cases] max_new_per_day cases (留言 and applications together)
+    per Asia/Shanghai day: each takes a tracking number and a place in the staff queues, and
+    one chat link or account must not flood them. Counted in the database (exact)."""
+    if not openid or settings.cases.max_new_per_day <= 0:
+        return
+    start = datetime.combine(_today(now), datetime.min.time(), tzinfo=SHANGHAI)
+    filed = session.scalar(select(func.count()).select_from(Case).where(
+        Case.openid == openid, Case.submitted_at >= to_utc_naive(start))) or 0
+    if filed >= settings.cases.max_new_per_day:
+        raise CaseInvalid([f"limit: at most {settings.cases.max_new_per_day} submissions a "
+                           "day; please try again tomorrow or call 12345"])
 
 
 # --- 依申请公开: intake ----------------------------------------------------------------------
@@ -486,6 +511,7 @@ def create_application(session: Session, settings: Settings, now: datetime, *, c
                                       delivery_form, delivery_way)
     if not any(f.purpose == "identity_proof" for f in files):
         raise CaseInvalid(["files: a proof of identity is required (art. 29)"])
+    _check_daily_limit(session, settings, openid, now)
     case, code = _new_case(session, now, kind=CaseKind.APPLICATION.value,
                            state=ApplicationState.REGISTERED.value, channel=channel,
                            openid=openid, applicant=clean, subject=(subject or "").strip(),
@@ -895,6 +921,7 @@ def create_message(session: Session, settings: Settings, now: datetime, *, chann
     if channel not in ("chat", "h5"):
         raise CaseInvalid(["channel: chat or h5"])
     text, clean = messages.check_message(settings, category, content, contact)
+    _check_daily_limit(session, settings, openid, now)
     case, code = _new_case(session, now, kind=CaseKind.MESSAGE.value,
                            state=MessageState.SUBMITTED.value, channel=channel, openid=openid,
                            applicant=clean, subject=text, category=category,

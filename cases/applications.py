@@ -141,7 +141,10 @@ def store_upload(settings: Settings, case_id: int | None, filename: str, content
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stored = secrets.token_hex(16) + FILE_TYPES[content_type][1]
     (folder / stored).write_bytes(data)
-    safe_name = Path(filename.replace("\\", "/")).name or "upload"
+    # display only: no folders, no control characters (a newline would break the download's
+    # Content-Disposition header)
+    safe_name = "".join(c for c in Path(filename.replace("\\", "/")).name
+                        if c.isprintable()).strip() or "upload"
     return CaseFile(case_id=case_id, purpose=purpose, filename=safe_name[:200],
                     stored_name=stored, content_type=content_type, size=len(data),
                     sha256=hashlib.sha256(data).hexdigest(),

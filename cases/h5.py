@@ -131,7 +131,10 @@ def _translate(problems: list[str]) -> list[str]:
         key, _, detail = problem.partition(": ")
         field = key.rsplit(".", 1)[-1]
         label = LABELS.get(field)
-        if label is None:
+        if key == "limit":
+            said.append("今天通过本号提交的留言和申请已达上限，请明天再提交；"
+                        "如有紧急情况请拨打12345。")
+        elif label is None:
             said.append(f"提交的内容有误：{problem}")
         elif detail == "required" or detail.startswith("required"):
             said.append(f"请填写{label}。")

@@ -20,6 +20,7 @@ from flask import Flask, Response, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings, load_settings
@@ -89,6 +90,9 @@ def create_console_app(settings: Settings | None = None, *, runtime: Runtime | N
     app.context_processor(lambda: {"console_nav": lambda: _nav(app),
                                    "url_rules": app.view_functions})
     app.after_request(_headers)
+    if cfg.trusted_proxies > 0:  # the client's address for login limits and the audit log
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=cfg.trusted_proxies)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(CSRFError, _csrf_error)
     return app

@@ -38,6 +38,9 @@ editorial.revisions.parse_form or a JSON body.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +83,12 @@ def _aware(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
+def content_digest(kind: str, rid: str, data: dict[str, Any]) -> str:
+    """sha256 of a revision's content as a reviewer reads it (pins an approval to it)."""
+    text = json.dumps([kind, rid, data], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # --- views -----------------------------------------------------------------------------
 
 
@@ -114,6 +123,12 @@ class RevisionView:
     @property
     def state_label(self) -> str:
         return rv.STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def digest(self) -> str:
+        """What a reviewer reads (kind, id, fields): the approve form posts it back as
+        `expect`, so an approval publishes only the content that was read."""
+        return content_digest(self.kind, self.rid, self.data)
 
     @classmethod
     def of(cls, r: RecordRevision, editors: tuple[str, ...] = ()) -> RevisionView:
@@ -579,14 +594,20 @@ def _decider(session: Session, actor: Staff, rev: RecordRevision) -> None:
 
 
 def approve(session: Session, settings: Settings, actor: Staff, revision_id: int,
-            now: datetime) -> PublishResult:
+            now: datetime, expect: str | None = None) -> PublishResult:
     """Publish a draft in review (reviewers, not its author or an editor of it): writes the
     Record exactly as a pack import does, supersedes the previous version, bumps the content
     revision (citizens' answers change within content_check_seconds) and, like an import,
     drafts a campaign for a changed 主动公开 record. StaleDraft if the live record changed
-    since the draft started."""
+    since the draft started. `expect` (the console's approve form: RevisionView.digest of
+    the page the reviewer read): InvalidTransition if the content changed since (the author
+    may re-base, edit and resubmit the same revision while a reviewer has it open)."""
     rev = _revision(session, revision_id, lock=True)
     _decider(session, actor, rev)
+    if expect is not None and not hmac.compare_digest(
+            content_digest(rev.kind, rev.rid, dict(rev.data or {})), expect.strip().lower()):
+        raise InvalidTransition(f"revision {rev.id} changed since you read it; read the "
+                                f"new version before you publish it")
     found = rv.problems(rev.kind, rev.data, settings.bot.districts)
     if found:
         raise PackInvalid(f"{rev.kind}:{rev.rid}", found)

@@ -168,6 +168,8 @@ def leave_message(rest: str, openid: str, ctx: Context) -> str:
                                         openid=openid, category=category, content=content)
     except CaseInvalid as exc:
         log.info("留言 refused oh=%s: %s", ctx.openid_hash, "; ".join(exc.problems)[:200])
+        if any(p.startswith("limit:") for p in exc.problems):
+            return DAILY_LIMIT
         return "留言未能提交：内容不能为空，且不超过2000字。请修改后重新发送“留言 + 内容”。"
     notify.mark_shown(ctx.session, result.notices, "chat_reply", ctx.now)
     case = result.case
@@ -204,6 +206,10 @@ def describe(view: actions.CitizenCaseView) -> str:
     elif view.can_rate:
         lines.append("请回复“满意”“基本满意”或“不满意”对答复作出评价。")
     return "\n".join(lines)
+
+
+DAILY_LIMIT = ("今天通过本号提交的留言和申请已达上限，请明天再提交；"
+               "如有紧急情况请拨打12345。")
 
 
 # A 查询码 has ~30 bits and case numbers are sequential: wrong codes are limited per citizen

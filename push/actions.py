@@ -814,7 +814,10 @@ def login_succeeded(session: Session, account: Staff, now: datetime, address: st
 
 
 def logout(session: Session, actor: Staff, now: datetime, address: str) -> None:
-    """Audit a console logout (the edge clears the session)."""
+    """Audit a console logout and end every console session of the account (the session is
+    a signed cookie: clearing the browser's copy alone would leave a stolen copy working);
+    the edge clears the session."""
+    _end_sessions(actor)
     _audit_staff(session, actor.name, "console_logout", now, actor.name, address=address)
 
 
@@ -853,13 +856,15 @@ def set_password(session: Session, actor: Staff, name: str, new_password: str,
 def reset_password(session: Session, actor: Staff, name: str,
                    now: datetime) -> TemporaryPassword:
     """An admin resets `name`'s console password to a temporary one (shown once, changed at
-    the next login); the account's sessions end. TOTP stays as it is."""
+    the next login); the account's sessions end and its API tokens are revoked (a reset is
+    what an admin does when an account may be compromised). TOTP stays as it is."""
     _require_admin(actor)
     account = _staff_named(session, name)
     password = accounts.temporary_password()
     account.password_hash = accounts.hash_password(password)
     account.must_change_password = True
     _end_sessions(account)
+    apitokens.revoke_all(session, account, actor.name, now, "password_reset")
     _audit_staff(session, actor.name, "staff_password_reset", now, account.name)
     return TemporaryPassword(AccountView.of(account), password)
 

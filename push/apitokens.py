@@ -157,6 +157,21 @@ def require_admin(staff: Staff) -> None:
         raise PermissionDenied(f"{staff.name} is {staff.role}; this needs admin")
 
 
+def revoke_all(session: Session, account: Staff, actor: str, now: datetime,
+               why: str) -> int:
+    """Revoke every active token of `account` (a password reset: a token minted with a stolen
+    session must not outlive the reset); audited once with the count. Returns the count."""
+    at = to_utc_naive(now)
+    rows = list(session.scalars(select(ApiToken).where(ApiToken.staff_id == account.id,
+                                                       ApiToken.revoked_at.is_(None))))
+    for row in rows:
+        row.revoked_at = at
+    if rows:
+        audit(session, actor, "api_token_revoke_all", now, object_type="staff",
+              object_id=account.name, count=len(rows), why=why)
+    return len(rows)
+
+
 def revoke_token(session: Session, staff: Staff, token_id: int, now: datetime) -> ApiTokenView:
     """Revoke a token: one's own, or (admins) anyone's. Another account's token is NotFound
     for a non-admin (its existence is not revealed). Audited."""

@@ -410,3 +410,48 @@ def test_openapi_document_is_served_and_declares_bearer(env):
         for method, op in item.items():
             if method != "parameters" and path != "/api/v1/openapi.json":
                 assert {"401", "429"} <= set(op["responses"]), (method, path)
+
+
+def test_draft_approval_through_the_api_is_pinned_to_the_digest(env):
+    """As on the page: an approval names the content the reviewer read (`digest`), so a
+    draft the author rewrote after the reviewer looked is not published."""
+    rt, app, people = env
+    client = app.test_client()
+    alice, bob = bearer(new_token(rt, people["alice"])), bearer(new_token(rt, people["bob"]))
+    data = {"id": "f-taxi-receipt", "question": "打车忘拿发票怎么办",
+            "answer": "请拨打12328，提供车牌号和乘车时间。"}
+    made = client.post("/api/v1/records/drafts", headers=alice,
+                       json={"kind": "faq", "data": data})
+    assert made.status_code == 201, made.get_json()
+    rid = made.get_json()["id"]
+    assert client.post(f"/api/v1/records/drafts/{rid}/submit", headers=alice).status_code == 200
+    seen = client.get(f"/api/v1/records/drafts/{rid}", headers=bob).get_json()
+    digest = seen["revision"]["digest"]
+    assert len(digest) == 64
+    missing = client.post(f"/api/v1/records/drafts/{rid}/approve", headers=bob, json={})
+    assert missing.status_code == 422 and error_code(missing) == "validation_error"
+    wrong = client.post(f"/api/v1/records/drafts/{rid}/approve", headers=bob,
+                        json={"expect": "0" * 64})
+    assert wrong.status_code == 409 and error_code(wrong) == "invalid_transition"
+    ok = client.post(f"/api/v1/records/drafts/{rid}/approve", headers=bob,
+                     json={"expect": digest})
+    assert ok.status_code == 200, ok.get_json()
+
+
+def test_an_admin_password_reset_revokes_the_accounts_api_tokens(env):
+    """A token minted with a stolen session must not outlive the reset of that account."""
+    rt, app, people = env
+    secret = new_token(rt, people["alice"])
+    client = app.test_client()
+    assert client.get("/api/v1/me", headers=bearer(secret)).status_code == 200
+    with rt.sessions() as s:
+        root = s.get(Staff, people["root"].id)
+        actions.reset_password(s, root, "alice", rt.now())
+        s.commit()
+    resp = client.get("/api/v1/me", headers=bearer(secret))
+    assert resp.status_code == 401 and error_code(resp) == "unauthorized"
+    with rt.sessions() as s:
+        from bot.store.models import AuditEntry
+        entry = s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "api_token_revoke_all")).one()
+        assert (entry.actor, entry.object_id, entry.detail["count"]) == ("root", "alice", 1)

@@ -480,6 +480,33 @@ def test_lockout_per_address(runtime):
     assert post_login(other, "wang", PASSWORD).headers["Location"] == "/"
 
 
+def test_behind_a_trusted_proxy_the_limit_is_per_real_client(runtime):
+    """Behind nginx every request comes from the proxy's address: with [console]
+    trusted_proxies = 1 the per-address limit counts X-Forwarded-For's client instead, so one
+    attacker cannot lock everyone out; without it, the forwarded header is not believed."""
+    with_password(runtime, "wang")
+    runtime.settings = runtime.settings.replace(console={"trusted_proxies": 1})
+    app = console_app(runtime)
+
+    def via_proxy(client_ip: str):
+        client = client_at(app, "127.0.0.1")
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = client_ip
+        return client
+
+    attacker = via_proxy("203.0.113.9")
+    for name in ("a1", "a2", "a3"):
+        post_login(attacker, name, "Guess-password-1")
+    assert post_login(attacker, "wang", PASSWORD).status_code == 429
+    assert post_login(via_proxy("198.51.100.7"), "wang", PASSWORD).headers["Location"] == "/"
+    runtime.settings = runtime.settings.replace(console={"trusted_proxies": 0})
+    direct = console_app(runtime)
+    spoofer = client_at(direct, "10.7.7.7")
+    for i, name in enumerate(("b1", "b2", "b3")):
+        spoofer.environ_base["HTTP_X_FORWARDED_FOR"] = f"192.0.2.{i}"  # ignored
+        post_login(spoofer, name, "Guess-password-1")
+    assert post_login(spoofer, "wang", PASSWORD).status_code == 429
+
+
 def test_lockout_message_is_the_same_for_unknown_names(runtime):
     with_password(runtime, "wang")
     app = console_app(runtime)

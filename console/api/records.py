@@ -10,6 +10,7 @@ from bot.vocab import Role
 from console.api.auth import caller, requires
 from console.api.common import documented, install_errors
 from console.api.schemas import (
+    DraftApproveIn,
     DraftCreate,
     DraftUpdate,
     PublishOut,
@@ -99,14 +100,16 @@ def submit_draft(revision_id: int) -> object:
 
 @bp.route("/drafts/<int(max=2147483647):revision_id>/approve", methods=["POST"])
 @requires(Role.REVIEWER)
+@bp.arguments(DraftApproveIn)
 @bp.response(200, PublishOut)
 @documented(403, 404, 409, 422)
-def approve_draft(revision_id: int) -> object:
-    """Publish a draft in review (reviewers; not one they wrote or edited): citizens' answers
-    change within content_check_seconds."""
+def approve_draft(args: dict, revision_id: int) -> object:
+    """Publish a draft in review (reviewers; not one they wrote or edited), pinned to the
+    `digest` the reviewer read (409 if the draft changed since): citizens' answers change
+    within content_check_seconds."""
     runtime = rt()
     return _commit(editorial.approve(db(), runtime.settings, caller(), revision_id,
-                                     runtime.now()))
+                                     runtime.now(), expect=args["expect"]))
 
 
 @bp.route("/drafts/<int(max=2147483647):revision_id>/reject", methods=["POST"])

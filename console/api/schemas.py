@@ -127,6 +127,12 @@ class ApproveIn(ma.Schema):
                        "characters): refused if the campaign changed since"})
 
 
+class DraftApproveIn(ma.Schema):
+    expect = Text(required=True, min_length=64, max_length=64, metadata={
+        "description": "the draft's `digest` from GET /records/drafts/{id}: the approval "
+                       "publishes only the content the reviewer read (409 if it changed)"})
+
+
 class RejectIn(ma.Schema):
     reason = Text(required=True, min_length=1, max_length=500)
 
@@ -344,6 +350,8 @@ class RevisionOut(ma.Schema):
     version = fields.Integer(required=True)
     title = fields.String(required=True)
     data = fields.Dict(required=True)
+    digest = fields.String(metadata={"description": "pins an approval: POST .../approve "
+                                                    "{\"expect\": digest}"})
     state = fields.String(required=True)
     source = fields.String(required=True)
     author = fields.String(required=True)

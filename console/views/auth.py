@@ -313,17 +313,36 @@ def password():  # noqa: ANN201
     if not form.validate_on_submit():
         return render_template("auth/password.html", form=form, forced=forced, errors=[]), \
             400 if request.method == "POST" else 200
+    # the current password is a password guess like a login's: a stolen session must not
+    # guess it at leisure, so wrong ones count in the login throttle (name and address)
     try:
-        actions.change_own_password(db(), staff, form.old_password.data, form.new_password.data,
-                                    _now())
+        throttle = _throttle()
+        if throttle.locked(staff.name, _address()):
+            return render_template("auth/password.html", form=form, forced=forced,
+                                   errors=[locked_message()]), 429
+        actions.change_own_password(db(), staff, form.old_password.data,
+                                    form.new_password.data, _now())
     except PasswordRefused as exc:
         db().rollback()
         return render_template("auth/password.html", form=form, forced=forced,
                                errors=exc.problems), 400
     except PermissionDenied as exc:
         db().commit()  # the audited failure
+        try:
+            started = throttle.failed(staff.name, _address())
+        except RedisError:
+            started = False
+        if started:
+            actions.login_refused(db(), staff.name, _now(), _address(), "console_lockout")
+            db().commit()
         return render_template("auth/password.html", form=form, forced=forced,
-                               errors=[str(exc)]), 400
+                               errors=[locked_message() if started else str(exc)]), \
+            429 if started else 400
+    except RedisError:
+        db().rollback()
+        log.error("console: password change refused, Redis unreachable (fail closed)")
+        return render_template("auth/password.html", form=form, forced=forced,
+                               errors=[REDIS_DOWN]), 503
     db().commit()
     if data is not None:
         data["epoch"] = staff.session_epoch

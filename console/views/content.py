@@ -282,7 +282,9 @@ def approve(rev_id: int) -> WerkzeugResponse:
                  if result.campaign_drafts else "")
         return f"已发布（{shown}）{extra}。"
 
-    return _do(lambda: actions.approve(db(), rt().settings, actor(), rev_id, rt().now()),
+    expect = request.form.get("expect")  # the page pins what the reviewer read
+    return _do(lambda: actions.approve(db(), rt().settings, actor(), rev_id, rt().now(),
+                                       expect=expect),
                url_for(".revision", rev_id=rev_id), done)
 
 
