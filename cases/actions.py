@@ -822,17 +822,23 @@ def submit_answer(session: Session, settings: Settings, actor: Staff, number: st
     return _result(session, actor, case, [event])
 
 
+def _send_back(session: Session, actor: Staff, case: Case, action: str, state: str,
+               note: str, now: datetime) -> CaseResult:
+    """A reviewer returns a draft answer or reply to its author, saying what to change."""
+    if not (note or "").strip():
+        raise CaseInvalid(["note: say what to change"])
+    event = _event(session, case, actor.name, action, now, state, note=note.strip())
+    return _result(session, actor, case, [event])
+
+
 def review_answer(session: Session, settings: Settings, actor: Staff, number: str, now: datetime,
                   *, approve: bool, note: str = "") -> CaseResult:
     """Office head who did not draft it (先审查后发布): approve (answer_review -> delivering,
     answered_on today) or send back (-> answer_drafted, with the note)."""
     case = _step(session, actor, number, "review_answer", CaseKind.APPLICATION)
     if not approve:
-        if not (note or "").strip():
-            raise CaseInvalid(["note: say what to change"])
-        event = _event(session, case, actor.name, "answer_returned", now,
-                       ApplicationState.ANSWER_DRAFTED.value, note=note.strip())
-        return _result(session, actor, case, [event])
+        return _send_back(session, actor, case, "answer_returned",
+                          ApplicationState.ANSWER_DRAFTED.value, note, now)
     case.answer_reviewer, case.answered_on = actor.name, _today(now)
     event = _event(session, case, actor.name, "answer_approved", now,
                    ApplicationState.DELIVERING.value, note=note or None)
@@ -1044,11 +1050,8 @@ def review_reply(session: Session, settings: Settings, actor: Staff, number: str
     done; notices "answered" and "visit") or send back (-> handling)."""
     case = _step(session, actor, number, "review_reply", CaseKind.MESSAGE)
     if not approve:
-        if not (note or "").strip():
-            raise CaseInvalid(["note: say what to change"])
-        event = _event(session, case, actor.name, "reply_returned", now,
-                       MessageState.HANDLING.value, note=note.strip())
-        return _result(session, actor, case, [event])
+        return _send_back(session, actor, case, "reply_returned",
+                          MessageState.HANDLING.value, note, now)
     today = _today(now)
     case.answer_reviewer, case.answered_on = actor.name, today
     clocks = clock.clocks_of(session, case)

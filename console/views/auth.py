@@ -298,16 +298,26 @@ def _who() -> tuple[Staff, dict[str, Any] | None] | None:
     return staff, data
 
 
-@bp.route("/account/password", methods=["GET", "POST"])
-def password():  # noqa: ANN201
-    """Change one's own password (also the forced step after an admin's reset)."""
+def _account_step(step: str) -> tuple[Staff, dict[str, Any] | None] | BaseResponse:
+    """The account acting on an /account/* step page, or where it must go instead: the login
+    page (nobody, or an expired half-login), or the half-login's due step if not this one."""
     who = _who()
     if who is None:
         flash(EXPIRED if PENDING in session else "请先登录。", "error")
         return redirect(url_for("auth.login"))
     staff, data = who
-    if data is not None and _next_step(staff, data) != "password":
+    if data is not None and _next_step(staff, data) != step:
         return _advance(staff, data)
+    return staff, data
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password():  # noqa: ANN201
+    """Change one's own password (also the forced step after an admin's reset)."""
+    who = _account_step("password")
+    if isinstance(who, BaseResponse):
+        return who
+    staff, data = who
     form = PasswordForm()
     forced = data is not None
     if not form.validate_on_submit():
@@ -356,13 +366,10 @@ def password():  # noqa: ANN201
 @bp.route("/account/totp", methods=["GET", "POST"])
 def totp():  # noqa: ANN201
     """Enrol an authenticator app (QR code + a first code), or see that TOTP is on."""
-    who = _who()
-    if who is None:
-        flash(EXPIRED if PENDING in session else "请先登录。", "error")
-        return redirect(url_for("auth.login"))
+    who = _account_step("enrol")
+    if isinstance(who, BaseResponse):
+        return who
     staff, data = who
-    if data is not None and _next_step(staff, data) != "enrol":
-        return _advance(staff, data)
     forced = data is not None
     if staff.totp_enabled:
         return render_template("auth/totp_on.html")
